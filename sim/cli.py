@@ -1,0 +1,100 @@
+"""The `escsim` command line: each command parses, calls one library function, prints.
+
+Exit codes: 0 ok, 2 bad input or usage, 1 internal error (a bug, or a trial that raised).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from sim.errors import InputError, TrialError
+from sim.scenario.schema import MAX_TRIALS
+
+
+class Command(click.Group):
+    """Turns the library's errors into messages and exit codes, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            click.echo(str(e), err=True)
+            ctx.exit(2)
+        except TrialError as e:
+            click.echo(f"error: {e}. The run stopped; fix the cause and run it again.", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            out = ctx.meta.get("out")
+            hint = f" Completed chunks are kept: resume with the same command and --resume --out {out}." if out else ""
+            click.echo(f"\ninterrupted.{hint}", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 - last resort: a bug, reported briefly
+            if os.environ.get("ESCSIM_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(e).__name__}: {e} (set ESCSIM_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="escalation-sim")
+def main() -> None:
+    """escalation-sim: how likely is the Iraqi militias' fire to escalate?"""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+def validate(scenario: Path) -> None:
+    """Check SCENARIO and print it resolved (after extends), as TOML."""
+    from sim.runs.outputs import scenario_toml
+    from sim.scenario import load_scenario
+
+    resolved = load_scenario(scenario)
+    click.echo(scenario_toml(resolved), nl=False)
+    click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trials", type=click.IntRange(1, MAX_TRIALS), help="Number of trials (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed (default: the scenario's).")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: runs/<scenario>-<time>).")
+@click.option("--resume", is_flag=True, help="Complete an interrupted run in --out.")
+@click.pass_context
+def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
+    """Run SCENARIO's Monte Carlo trials; print a summary and write the run folder."""
+    from sim.runs.runner import run as run_scenario
+    from sim.runs.table import summary_text
+    from sim.scenario import load_scenario
+
+    resolved = load_scenario(scenario)
+    if out is None:
+        if resume:
+            raise InputError("error: --resume: expected --out naming the folder of the run to complete, found none")
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{resolved.scenario.name}-{stamp}"
+    ctx.meta["out"] = out
+    result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, out=out, resume=resume,
+                          command=["escsim", *sys.argv[1:]] if sys.argv[1:] else None)
+    click.echo(summary_text(result))
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=False, path_type=Path))
+def report(folder: Path) -> None:
+    """Rebuild FOLDER's report.html from its saved files, without re-running."""
+    from sim.reports.run import rebuild_run_report
+
+    if not (folder / "manifest.json").is_file():
+        raise InputError(f"error: {folder}: expected a finished run folder (with manifest.json), found none")
+    rebuild_run_report(folder)
+    click.echo(f"wrote {folder / 'report.html'}")

@@ -1,0 +1,77 @@
+"""A chunk of consecutive trials, run in one worker and returned as compact arrays.
+
+Chunks are the unit of work the executors hand out and the unit that is checkpointed. A
+trial that raises does not stop its chunk: its index and error are returned so the run can
+name it. The scenario travels as JSON text and is rebuilt once per worker (cached by hash),
+so any executor can carry a task.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.engine.trial import run_trial
+from sim.model.world import tally_layout
+from sim.scenario.schema import Scenario
+
+
+@dataclass
+class ChunkResult:
+    start: int
+    stop: int
+    n_events: np.ndarray
+    milestone_days: np.ndarray
+    max_rung: np.ndarray
+    totals: np.ndarray
+    monthly: np.ndarray
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def trials(self) -> np.ndarray:
+        return np.arange(self.start, self.stop, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """Everything a worker needs: the scenario as JSON, the seed and a range of trials."""
+
+    scenario_json: str
+    seed: int
+    start: int
+    stop: int
+
+
+@functools.lru_cache(maxsize=8)
+def _scenario_from_json(text: str) -> Scenario:
+    return Scenario.model_validate_json(text, strict=False)
+
+
+def run_chunk(task: ChunkTask) -> ChunkResult:
+    return simulate_trials(_scenario_from_json(task.scenario_json), task.seed, task.start, task.stop)
+
+
+def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> ChunkResult:
+    n = stop - start
+    names, monthly_names, months = tally_layout(scenario)
+    n_events = np.zeros(n, dtype=np.int64)
+    days = np.full((n, len(scenario.milestones)), np.nan)
+    rung = np.zeros(n, dtype=np.int16)
+    totals = np.zeros((n, len(names)), dtype=np.int64)
+    monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int32)
+    failures = []
+    for k, trial in enumerate(range(start, stop)):
+        try:
+            out = run_trial(scenario, seed, trial)
+        except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
+            failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
+            continue
+        n_events[k] = out.n_events
+        days[k] = out.milestone_days
+        rung[k] = out.max_rung
+        totals[k] = out.totals
+        monthly[k] = out.monthly
+    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures)

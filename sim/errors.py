@@ -1,0 +1,25 @@
+"""Errors the user can fix, kept apart from bugs.
+
+An `InputError` is bad input (a scenario, an option, an output folder): the CLI prints its
+message and exits with code 2, without a traceback. Anything else escaping is a bug (exit 1).
+"""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input: one paragraph that names the file, the key path, what was expected and found."""
+
+    def __init__(self, message: str, *, file: str | None = None, problems: list[str] | None = None):
+        self.file = file
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class TrialError(RuntimeError):
+    """A trial raised: carries the trial index so the run can name it."""
+
+    def __init__(self, trial: int, error: str):
+        self.trial = trial
+        self.error = error
+        super().__init__(f"trial {trial} failed: {error}")

@@ -1,0 +1,110 @@
+"""Harm that states and patrons accumulate, and the rules that turn it into responses.
+
+A harm account is a running sum of deposits that forgets by exponential decay
+(H ← H·exp(−Δt/τ) + deposit), by a sliding window (the sum of deposits in the last W days),
+or not at all. A rule watches one account: after each deposit, if the account is at or above
+the rule's threshold and the rule is off cooldown, the owner decides. With probability
+p·Π(1 − ally restraint) it launches its response after a delay; every decision, acted on or
+not, starts the cooldown, so a state reconsiders at most once per cooldown however many
+attacks arrive. Acting may discharge a share of the harm (a grievance answered).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+
+class HarmAccount:
+    """A decaying, windowed or cumulative sum of harm; `rules` are checked on every deposit."""
+
+    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules")
+
+    def __init__(self, name: str, decay_days: float | None, window_days: float | None):
+        self.name = name
+        self.value = 0.0
+        self.t = 0.0
+        self.decay_days = decay_days
+        self.window_days = window_days
+        self.deposits: deque[tuple[float, float]] = deque()
+        self.rules: list[RetaliationRule] = []
+
+    def level(self, now: float) -> float:
+        """The account's value at `now` (without changing it)."""
+        if self.decay_days is not None:
+            return self.value * math.exp((self.t - now) / self.decay_days)
+        if self.window_days is not None:
+            cutoff = now - self.window_days
+            return sum(a for t, a in self.deposits if t > cutoff)
+        return self.value
+
+    def deposit(self, now: float, amount: float) -> None:
+        if self.decay_days is not None:
+            self.value = self.value * math.exp((self.t - now) / self.decay_days) + amount
+            self.t = now
+        elif self.window_days is not None:
+            deposits = self.deposits
+            deposits.append((now, amount))
+            cutoff = now - self.window_days
+            while deposits[0][0] <= cutoff:
+                deposits.popleft()
+            self.value = sum(a for _, a in deposits)
+        else:
+            self.value += amount
+        value = self.value
+        for rule in self.rules:
+            if value >= rule.threshold and now >= rule.ready_at:
+                rule.decide(now)
+
+    def discharge(self, now: float, share: float) -> None:
+        """Remove a share of the harm held now (a response answered it)."""
+        keep = 1.0 - share
+        if self.decay_days is not None:
+            self.value = self.level(now) * keep
+            self.t = now
+        elif self.window_days is not None:
+            self.deposits = deque((t, a * keep) for t, a in self.deposits)
+            self.value *= keep
+        else:
+            self.value *= keep
+
+
+class RetaliationRule:
+    """A threshold rule of a state or patron; see the module docstring for its semantics."""
+
+    __slots__ = (
+        "name", "owner", "account", "threshold", "p_act", "cooldown_days", "delay_days",
+        "discharge", "response", "stream", "world", "ready_at", "decisions", "launches",
+    )
+
+    def __init__(self, name, owner, account, threshold, probability, ally_restraint,
+                 cooldown_days, delay_days, discharge, response, stream, world):
+        self.name = name
+        self.owner = owner
+        self.account = account
+        self.threshold = threshold
+        self.p_act = probability * math.prod(1.0 - r for r in ally_restraint)
+        self.cooldown_days = cooldown_days
+        self.delay_days = delay_days
+        self.discharge = discharge
+        self.response = response
+        self.stream = stream
+        self.world = world
+        self.ready_at = 0.0
+        self.decisions = 0
+        self.launches = 0
+        account.rules.append(self)
+
+    def decide(self, now: float) -> None:
+        self.decisions += 1
+        # A cooldown of 0 still lets at most one decision happen per instant.
+        self.ready_at = now + self.cooldown_days if self.cooldown_days > 0 else math.nextafter(now, math.inf)
+        if self.stream.uniform() < self.p_act:
+            if self.discharge > 0.0:
+                self.account.discharge(now, self.discharge)
+            self.world.after(self.delay_days, self.launch)
+
+    def launch(self) -> None:
+        self.launches += 1
+        for effect in self.response:
+            effect.apply(self.world, self.stream)

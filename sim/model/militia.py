@@ -1,0 +1,449 @@
+"""Militias and their attack channels: the attack process of DESIGN §3.1.
+
+The intensity of militia *m* on front (target) *k*, in attacks per day, is
+
+    λ(t) = c(t) · r(t) · [ (μ + R(t)) · s(t) + E(t) ]
+
+with capacity c (cut by strikes, recovering as dc/dt = κ(1 − c)), restraint r (a patron's
+factor while an episode lasts), base rate μ, redirected effort R (relaxing towards its target
+with the redirect ramp time), the surge multiplier s = 1 + Σ A·exp(−(t − t_s)/τ) of solidarity
+and grievance shocks, and the Hawkes excitation E = Σ α·β·exp(−β(t − t_a)) over earlier
+attacks on the same front by Axis members.
+
+Each channel is one long-lived SimPy process that samples its attacks exactly by Ogata
+thinning: it draws a candidate wait from an upper bound λ̄ of the intensity, valid until the
+next outside change, and accepts the candidate with probability λ(t)/λ̄. Parts that only fall
+between events (excitation, surges) are bounded by their present value; parts that rise on
+their own (capacity recovery, a redirect ramping up) by their value at the end of a look-ahead
+window, after which the bound is renewed. A change from outside that can raise the intensity
+(another member's attack, a surge, a lifted restraint, a redirect) interrupts the wait so the
+channel resamples; changes that only lower it need no interrupt, since thinning rejects.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+import simpy
+
+INF = math.inf
+HALF_DECAY = math.exp(-0.5)  # capacity deficit left after a look-ahead window of 0.5/κ
+
+
+class Militia:
+    """A faction's shared state: capacity, surges, restraint-driven redirection of effort.
+
+    Time-dependent pieces are stored with the time they were last brought up to date, so
+    evaluating them again at the same instant costs no exponential.
+    """
+
+    __slots__ = (
+        "name", "axis", "world", "channels", "capacity", "capacity_t", "recovery",
+        "surge_amp", "surge_tau", "surge_t", "surge_sum", "redirect_share", "ramp_days",
+        "strikes_received",
+    )
+
+    def __init__(self, name, axis, world, recovery_per_day, redirect_share, ramp_days):
+        self.name = name
+        self.axis = axis
+        self.world = world
+        self.channels: dict[str, AttackChannel] = {}
+        self.capacity = 1.0
+        self.capacity_t = 0.0
+        self.recovery = recovery_per_day
+        self.surge_amp: list[float] = []
+        self.surge_tau: list[float] = []
+        self.surge_t = 0.0
+        self.surge_sum = 0.0
+        self.redirect_share = redirect_share
+        self.ramp_days = ramp_days
+        self.strikes_received = 0
+
+    # --- capacity ---------------------------------------------------------------------------
+
+    def capacity_at(self, now: float) -> float:
+        """c(now), recovering as dc/dt = κ(1 − c) since the last strike."""
+        c = self.capacity
+        if c < 1.0 and self.recovery > 0.0 and now != self.capacity_t:
+            c = self.capacity = 1.0 - (1.0 - c) * math.exp(self.recovery * (self.capacity_t - now))
+            self.capacity_t = now
+        return c
+
+    def strike(self, now: float, loss: float) -> None:
+        """A strike destroys a share `loss` of what capacity is left (intensity only falls)."""
+        self.strikes_received += 1
+        self.capacity = self.capacity_at(now) * (1.0 - loss)
+        self.capacity_t = now
+
+    # --- surges -----------------------------------------------------------------------------
+
+    def surge_level(self, now: float) -> float:
+        """s(now) = 1 + Σ A·exp(−(now − t_s)/τ)."""
+        if now != self.surge_t:
+            amps, taus = self.surge_amp, self.surge_tau
+            dt = self.surge_t - now
+            total = 0.0
+            for i in range(len(amps)):
+                a = amps[i] = amps[i] * math.exp(dt / taus[i])
+                total += a
+            self.surge_sum = total
+            self.surge_t = now
+        return 1.0 + self.surge_sum
+
+    def surge(self, now: float, amplitude: float, decay_days: float) -> None:
+        """Add a shock A·exp(−(t − now)/τ); shocks sharing τ are kept as one exact sum."""
+        if amplitude <= 0.0:
+            return
+        self.surge_level(now)
+        if decay_days in self.surge_tau:
+            self.surge_amp[self.surge_tau.index(decay_days)] += amplitude
+        else:
+            self.surge_tau.append(decay_days)
+            self.surge_amp.append(amplitude)
+        self.surge_sum += amplitude
+        for ch in self.channels.values():
+            ch.nudge()
+
+    # --- restraint and redirection ----------------------------------------------------------
+
+    def restrain(self, now: float, front: str, factor: float, duration_days: float) -> None:
+        """Restrain the channel on `front`; overlapping episodes keep the stronger factor and
+        the later end."""
+        ch = self.channels.get(front)
+        if ch is None:
+            return
+        ch.set_restraint(now, factor, now + duration_days)
+        self.world.at(now + duration_days, ch.lift_restraint, ch.restraint_episode)
+        self.update_redirect(now)
+
+    def update_redirect(self, now: float, ramped: bool = False) -> None:
+        """Share a `redirect_share` of the effort suppressed on restrained fronts equally among
+        the unrestrained ones; `ramped` sets it at once (a restraint already in force)."""
+        if self.redirect_share <= 0.0:
+            return
+        channels = list(self.channels.values())
+        open_fronts = [ch for ch in channels if ch.restraint >= 1.0]
+        suppressed = sum((1.0 - ch.restraint) * ch.base for ch in channels if ch.restraint < 1.0)
+        per_front = self.redirect_share * suppressed / len(open_fronts) if open_fronts else 0.0
+        for ch in channels:
+            ch.set_redirect(now, per_front if ch.restraint >= 1.0 else 0.0, self.ramp_days, ramped)
+
+
+class AttackChannel:
+    """A militia's attacks on one target, sampled by Ogata thinning in one SimPy process."""
+
+    __slots__ = (
+        "militia", "target", "world", "env", "stream", "base", "hit_cum", "casualties_mean",
+        "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
+        "restraint_end", "restraint_episode", "redirect", "redirect_t", "redirect_target",
+        "ramp_days", "route", "deposits", "milestones_all", "milestones_any", "series", "totals",
+        "edges", "attacks_on", "attacks_by", "hits_on", "process", "nudged", "attacks",
+    )
+
+    def __init__(self, militia: Militia, target: str, world, stream, base_rate, hit_cum,
+                 casualties_mean, death_share, beta, route, series):
+        self.militia = militia
+        self.target = target
+        self.world = world
+        self.env = world.env
+        self.stream = stream
+        self.base = base_rate
+        self.hit_cum = hit_cum
+        self.casualties_mean = casualties_mean
+        self.death_share = death_share
+        self.beta = beta
+        self.excitation = 0.0
+        self.excite_t = 0.0
+        self.self_jump = 0.0
+        self.excites: list[tuple[AttackChannel, float]] = []
+        self.restraint = 1.0
+        self.restraint_end = 0.0
+        self.restraint_episode = 0
+        self.redirect = 0.0
+        self.redirect_t = 0.0
+        self.redirect_target = 0.0
+        self.ramp_days = 1.0
+        self.route = route
+        self.deposits = route.deposits
+        self.milestones_all = route.milestones
+        self.milestones_any = [m for m in route.milestones if m.unconditional]
+        self.series = series
+        tally = world.tally
+        self.totals, self.edges = tally.totals, tally.edges
+        self.attacks_on, self.attacks_by, self.hits_on = (tally.monthly[i] for i in series[:3])
+        self.process = None
+        self.nudged = False
+        self.attacks = 0
+
+    def start(self) -> None:
+        self.process = self.env.process(self._run())
+
+    # --- intensity --------------------------------------------------------------------------
+
+    def intensity(self, now: float) -> float:
+        """λ(now), attacks per day. Brings every time-dependent piece up to `now`."""
+        m = self.militia
+        c = m.capacity_at(now) if m.capacity < 1.0 else 1.0
+        rate = self.base + self.redirect_at(now)
+        if m.surge_amp:
+            rate *= m.surge_level(now)
+        e = self.excitation
+        if e and self.excite_t != now:
+            e = self.excitation = e * math.exp(self.beta * (self.excite_t - now))
+            self.excite_t = now
+        return c * self.restraint * (rate + e)
+
+    def redirect_at(self, now: float) -> float:
+        r, target = self.redirect, self.redirect_target
+        if r != target and now != self.redirect_t:
+            r = self.redirect = target + (r - target) * math.exp((self.redirect_t - now) / self.ramp_days)
+            self.redirect_t = now
+        return r
+
+    def bound(self, now: float) -> tuple[float, float]:
+        """(λ̄, window): λ(t) ≤ λ̄ on [now, now + window] unless an outside change intervenes."""
+        return self.evaluate(now)[1:]
+
+    def evaluate(self, now: float) -> tuple[float, float, float]:
+        """(λ(now), λ̄, window) in one pass, bringing every time-dependent piece up to `now`.
+
+        λ̄ bounds λ on [now, now + window] unless an outside change intervenes: excitation
+        and surges only decay between events, so their present value bounds them; capacity
+        and a rising redirect are taken at the end of the window. This is the model's hot
+        path, hence written flat."""
+        m = self.militia
+        window = INF
+        c = m.capacity
+        if c < 1.0:
+            if m.recovery > 0.0:
+                if now != m.capacity_t:
+                    c = m.capacity = 1.0 - (1.0 - c) * math.exp(m.recovery * (m.capacity_t - now))
+                    m.capacity_t = now
+                window = 0.5 / m.recovery
+                c_bar = 1.0 - (1.0 - c) * HALF_DECAY
+            else:
+                c_bar = c
+        else:
+            c_bar = 1.0
+        redirect = self.redirect
+        target = self.redirect_target
+        if redirect != target:
+            if now != self.redirect_t:
+                redirect = self.redirect = target + (redirect - target) * math.exp((self.redirect_t - now) / self.ramp_days)
+                self.redirect_t = now
+            if redirect < target:
+                window = min(window, 0.5 * self.ramp_days)
+                redirect_bar = target
+            else:
+                redirect_bar = redirect
+        else:
+            redirect_bar = redirect
+        base = self.base
+        rate, rate_bar = base + redirect, base + redirect_bar
+        if m.surge_amp:
+            s = m.surge_level(now)
+            rate *= s
+            rate_bar *= s
+        e = self.excitation
+        if e and self.excite_t != now:
+            e = self.excitation = e * math.exp(self.beta * (self.excite_t - now))
+            self.excite_t = now
+        r = self.restraint
+        return c * r * (rate + e), c_bar * r * (rate_bar + e), window
+
+    # --- outside changes --------------------------------------------------------------------
+
+    def nudge(self) -> None:
+        """The intensity may have risen from outside: make the process resample its wait."""
+        process = self.process
+        if process is None or self.nudged or process is self.env.active_process:
+            return
+        self.nudged = True
+        process.interrupt()
+
+    def excite(self, now: float, jump: float) -> None:
+        e = self.excitation
+        if e and self.excite_t != now:
+            e *= math.exp(self.beta * (self.excite_t - now))
+        self.excitation = e + jump
+        self.excite_t = now
+
+    def set_restraint(self, now: float, factor: float, end: float) -> None:
+        if self.restraint < 1.0 and now < self.restraint_end:
+            factor = min(factor, self.restraint)
+            end = max(end, self.restraint_end)
+        self.restraint = factor
+        self.restraint_end = end
+        self.restraint_episode += 1
+
+    def lift_restraint(self, episode: int) -> None:
+        if episode != self.restraint_episode or self.restraint >= 1.0:
+            return
+        now = self.env.now
+        if now < self.restraint_end:
+            self.world.at(self.restraint_end, self.lift_restraint, self.restraint_episode)
+            return
+        self.restraint = 1.0
+        self.militia.update_redirect(now)
+        self.nudge()
+
+    def set_redirect(self, now: float, target: float, ramp_days: float, ramped: bool) -> None:
+        current = target if ramped else self.redirect_at(now)
+        self.redirect = current
+        self.redirect_t = now
+        self.redirect_target = target
+        self.ramp_days = ramp_days
+        if target > current:
+            self.nudge()
+
+    # --- the process ------------------------------------------------------------------------
+
+    def _run(self):
+        """The channel's process: Ogata thinning, with `evaluate` and the common case of
+        `attack` (no hit) written inline, since this loop is where a trial spends its time."""
+        env = self.env
+        timeout, event = env.timeout, env.event
+        uniform = self.stream.start().uniform
+        exp, log = math.exp, math.log
+        m = self.militia
+        recovery = m.recovery
+        capacity_window = 0.5 / recovery if recovery > 0.0 else INF
+        beta, base, self_jump = self.beta, self.base, self.self_jump
+        p_hit = self.hit_cum[-1]
+        edges, totals = self.edges, self.totals
+        attacks_on, attacks_by = self.attacks_on, self.attacks_by
+        on_attacks, by_attacks = self.series[0], self.series[1]
+        excites, milestones_any = self.excites, self.milestones_any
+        deposits_any = [(account, per_incident) for account, per_incident, *_ in self.deposits if per_incident]
+        candidate = False
+        lam_bar = 0.0
+        while True:
+            now = env.now
+            # λ(now) and λ̄ on [now, now + window]: as `evaluate`.
+            c = m.capacity
+            window = INF
+            if c < 1.0:
+                if recovery > 0.0:
+                    if now != m.capacity_t:
+                        c = m.capacity = 1.0 - (1.0 - c) * exp(recovery * (m.capacity_t - now))
+                        m.capacity_t = now
+                    window = capacity_window
+                    c_bar = 1.0 - (1.0 - c) * HALF_DECAY
+                else:
+                    c_bar = c
+            else:
+                c_bar = 1.0
+            rate = rate_bar = base
+            redirect = self.redirect
+            if redirect:
+                target = self.redirect_target
+                if redirect != target:
+                    if now != self.redirect_t:
+                        redirect = self.redirect = target + (redirect - target) * exp((self.redirect_t - now) / self.ramp_days)
+                        self.redirect_t = now
+                    if redirect < target:
+                        window = min(window, 0.5 * self.ramp_days)
+                        rate_bar += target
+                    else:
+                        rate_bar += redirect
+                else:
+                    rate_bar += redirect
+                rate += redirect
+            elif self.redirect_target:
+                window = min(window, 0.5 * self.ramp_days)
+                rate_bar += self.redirect_target
+            if m.surge_amp:
+                surge = m.surge_level(now)
+                rate *= surge
+                rate_bar *= surge
+            e = self.excitation
+            if e and self.excite_t != now:
+                e = self.excitation = e * exp(beta * (self.excite_t - now))
+                self.excite_t = now
+            r = self.restraint
+            next_bar = c_bar * r * (rate_bar + e)
+            lam = c * r * (rate + e)
+            if candidate and (u := uniform() * lam_bar) <= lam:
+                # An attack. Its own excitation is the only rise of λ since the lines above:
+                # outside changes that raise λ interrupt, and those that lower it keep λ̄ valid.
+                # Given acceptance, u/λ is a fresh uniform: it decides the outcome.
+                u /= lam
+                if u < p_hit:
+                    next_bar += self.attack_hit(now, u)
+                else:
+                    self.attacks += 1
+                    month = bisect_right(edges, now)
+                    attacks_on[month] += 1
+                    attacks_by[month] += 1
+                    totals[on_attacks] += 1
+                    totals[by_attacks] += 1
+                    if self_jump:
+                        self.excitation = e + self_jump
+                        next_bar += c_bar * r * self_jump
+                    for channel, jump in excites:
+                        channel.excite(now, jump)
+                        channel.nudge()
+                    for milestone in milestones_any:
+                        if milestone.t is None:
+                            milestone.observe(now, 0, 0, 0)
+                    for account, amount in deposits_any:
+                        account.deposit(now, amount)
+            lam_bar = next_bar
+            self.nudged = False
+            candidate = False
+            try:
+                if lam_bar <= 0.0:
+                    yield event()  # nothing but an outside change can raise λ, and it interrupts
+                else:
+                    wait = -log(1.0 - uniform()) / lam_bar
+                    if wait > window:
+                        yield timeout(window)
+                    else:
+                        yield timeout(wait)
+                        candidate = True
+            except simpy.Interrupt:
+                pass
+
+    def attack_hit(self, now: float, u: float) -> float:
+        """An attack that hits: the weapon from the hit table, then casualties and deaths.
+        Returns the rise of λ̄ from the attack's self-excitation."""
+        hit_cum = self.hit_cum
+        w = 0
+        while u >= hit_cum[w]:
+            w += 1
+        stream = self.stream
+        casualties = stream.poisson(self.casualties_mean[w])
+        deaths = stream.binomial(casualties, self.death_share[w]) if casualties else 0
+        self.record(now, 1, casualties, deaths)
+        m = self.militia
+        c_bar = 1.0 if m.capacity >= 1.0 else (1.0 - (1.0 - m.capacity) * HALF_DECAY if m.recovery > 0.0 else m.capacity)
+        return c_bar * self.restraint * self.self_jump
+
+    def record(self, now: float, hits: int, casualties: int, deaths: int) -> None:
+        """Count the attack, excite the front, and pass the incident to harm and milestones."""
+        self.attacks += 1
+        month = bisect_right(self.edges, now)
+        self.attacks_on[month] += 1
+        self.attacks_by[month] += 1
+        totals = self.totals
+        on_attacks, by_attacks, on_hits, on_casualties, on_deaths = self.series
+        totals[on_attacks] += 1
+        totals[by_attacks] += 1
+        if hits:
+            totals[on_hits] += hits
+            self.hits_on[month] += hits
+            totals[on_casualties] += casualties
+            totals[on_deaths] += deaths
+        if self.self_jump:
+            self.excite(now, self.self_jump)
+        for channel, jump in self.excites:
+            channel.excite(now, jump)
+            channel.nudge()
+        for milestone in self.milestones_any if not hits else self.milestones_all:
+            if milestone.t is None:
+                milestone.observe(now, hits, casualties, deaths)
+        for account, per_incident, per_hit, per_casualty, per_death in self.deposits:
+            amount = per_incident + per_hit * hits + per_casualty * casualties + per_death * deaths
+            if amount:
+                account.deposit(now, amount)

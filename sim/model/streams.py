@@ -1,0 +1,102 @@
+"""Named random streams for one trial.
+
+Trial *i*'s entropy comes from `numpy.random.SeedSequence(seed, spawn_key=(i,))` (never
+`seed + i`). Each actor, channel, rule or shock draws from its own stream, seeded from that
+entropy and a stable hash of the stream's name rather than from creation order: trial *i* of
+two scenarios, or of two sweep points, uses the same numbers for the same actor (common random
+numbers), and adding an actor shifts no one else's draws.
+
+A stream is a Mersenne Twister (Python's `random.Random`) seeded with the trial's 256 bits of
+entropy and the 32-bit name key. In the event loop draws are taken one at a time, and there a
+C-level `random()` costs about 30 ns, against about 80 ns for handing out numpy's batched draws
+one by one and 13 µs to create a numpy generator. The generator is also bit-identical on every
+platform. It is created on the first draw, since many rules and shocks never draw in a trial.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+
+import numpy as np
+
+
+def stream_key(name: str) -> int:
+    """A stable 32-bit key for a stream name (crc32: the same on every platform and run)."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+class Stream:
+    """One independent stream: `uniform()` in [0, 1), plus small exact samplers."""
+
+    __slots__ = ("uniform", "_seed")
+
+    def __init__(self, seed: int):
+        self._seed = seed
+        self.uniform = self._first_uniform
+
+    def start(self) -> Stream:
+        """Create the generator now (before caching `uniform` in a hot loop)."""
+        if self._seed is not None:
+            self.uniform = random.Random(self._seed).random
+            self._seed = None
+        return self
+
+    def _first_uniform(self) -> float:
+        return self.start().uniform()
+
+    def exponential(self) -> float:
+        """A unit exponential, by inversion (1 − U lies in (0, 1], so the log is finite)."""
+        return -math.log(1.0 - self.uniform())
+
+    def poisson(self, mean: float) -> int:
+        """Poisson(mean) by inversion of one uniform (exact; means here are small)."""
+        if mean <= 0.0:
+            return 0
+        u = self.uniform()
+        k, p = 0, math.exp(-mean)
+        cdf = p
+        while u > cdf:
+            k += 1
+            p *= mean / k
+            cdf += p
+            if p == 0.0:  # the tail underflowed: only for means far above any here
+                break
+        return k
+
+    def binomial(self, n: int, p: float) -> int:
+        """Binomial(n, p) as n Bernoulli draws (n is a casualty count, small)."""
+        if n <= 0 or p <= 0.0:
+            return 0
+        if p >= 1.0:
+            return n
+        uniform = self.uniform
+        return sum(1 for _ in range(n) if uniform() < p)
+
+
+class Streams:
+    """The streams of one trial, created on first use by name."""
+
+    def __init__(self, seed: int, trial: int):
+        self.seed = seed
+        self.trial = trial
+        self._entropy: int | None = None
+        self._streams: dict[str, Stream] = {}
+        self._keys: dict[int, str] = {}
+
+    def entropy(self) -> int:
+        """The trial's 256 bits from SeedSequence(seed, spawn_key=(trial,)), as an integer."""
+        if self._entropy is None:
+            words = np.random.SeedSequence(self.seed, spawn_key=(self.trial,)).generate_state(4, np.uint64)
+            self._entropy = int.from_bytes(words.tobytes(), "little")
+        return self._entropy
+
+    def __call__(self, name: str) -> Stream:
+        stream = self._streams.get(name)
+        if stream is None:
+            key = stream_key(name)
+            if self._keys.setdefault(key, name) != name:
+                raise ValueError(f"stream names {name!r} and {self._keys[key]!r} collide; rename one")
+            stream = self._streams[name] = Stream((self.entropy() << 32) | key)
+        return stream

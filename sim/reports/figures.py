@@ -1,0 +1,80 @@
+"""Figures for reports, returned as inline SVG text (no files, no network).
+
+SVG output is made deterministic (fixed hash salt, no date), so a rebuilt report is the same.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+matplotlib.rcParams.update({
+    "svg.hashsalt": "escalation-sim",
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+})
+
+BLUE = "#2b6cb0"
+GREY = "#718096"
+
+
+def to_svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def probability_bars(labels: list[str], estimate: list[float], lo: list[float], hi: list[float],
+                     title: str) -> str:
+    """Horizontal bars of probabilities with 95% interval whiskers, first label on top."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(labels) + 1.0))
+    y = list(range(len(labels)))[::-1]
+    err = [[e - lo_ for e, lo_ in zip(estimate, lo)], [hi_ - e for e, hi_ in zip(estimate, hi)]]
+    ax.barh(y, estimate, color=BLUE, alpha=0.8, xerr=err, capsize=3, ecolor="black")
+    for yi, e in zip(y, estimate):
+        ax.text(min(e, 1.0) + 0.01, yi, f"{e:.1%}", va="center", fontsize=8)
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel("probability by the horizon (bars: 95% Wilson interval)")
+    ax.set_title(title, loc="left")
+    return to_svg(fig)
+
+
+def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]]) -> str:
+    """One panel per series: 5-95% and 25-75% bands across trials, median line, mean dashed."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.4 * len(panels)), squeeze=False)
+    x = list(range(len(months)))
+    for ax, (title, q) in zip(axes[:, 0], panels):
+        ax.fill_between(x, q["q05"], q["q95"], color=BLUE, alpha=0.15, label="5-95%")
+        ax.fill_between(x, q["q25"], q["q75"], color=BLUE, alpha=0.3, label="25-75%")
+        ax.plot(x, q["q50"], color=BLUE, label="median")
+        ax.plot(x, q["mean"], color="black", linestyle="--", linewidth=1, label="mean")
+        ax.set_title(title, loc="left")
+        ax.set_ylabel("per month")
+        ax.set_xticks(x, months, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(bottom=0)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncols=4)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def rung_bars(labels: list[str], shares: list[float]) -> str:
+    """Distribution of the highest escalation rung reached per trial."""
+    fig, ax = plt.subplots(figsize=(7.5, 2.8))
+    x = list(range(len(labels)))
+    ax.bar(x, shares, color=GREY)
+    for xi, s in zip(x, shares):
+        ax.text(xi, s + 0.01, f"{s:.0%}", ha="center", fontsize=7)
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("share of trials")
+    ax.set_ylim(0, min(1.0, max(shares + [0.0]) + 0.12))
+    ax.set_title("Highest rung of the escalation ladder reached", loc="left")
+    return to_svg(fig)

@@ -1,0 +1,62 @@
+"""`manifest.json`: what produced a run folder, so it can be trusted and reproduced."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shlex
+from importlib import metadata
+from pathlib import Path
+
+from sim.errors import InputError
+from sim.scenario import Scenario, config_hash
+
+PACKAGES = ("escalation-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def api_command(source: str | None, trials: int, seed: int) -> list[str]:
+    return ["escsim", "run", source or "<scenario object>", "--trials", str(trials), "--seed", str(seed)]
+
+
+def run_manifest(scenario: Scenario, plan: dict, *, workers: int, started: dt.datetime,
+                 elapsed: float, command: list[str], out: Path) -> dict:
+    return {
+        "kind": "run",
+        "scenario": scenario.scenario.name,
+        "description": scenario.scenario.description,
+        "config_hash": config_hash(scenario),
+        "seed": plan["seed"],
+        "trials": plan["trials"],
+        "plan": plan,
+        "workers": workers,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "elapsed_seconds": round(elapsed, 3),
+        "command": shlex.join(command),
+        "reproduce": shlex.join([
+            "escsim", "run", str(out / "scenario.toml"), "--trials", str(plan["trials"]),
+            "--seed", str(plan["seed"]), "--out", "NEW_FOLDER",
+        ]),
+        "versions": versions(),
+    }
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"error: {path}: expected a readable JSON file, found {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"error: {path}: expected a JSON object, found {type(data).__name__}")
+    return data

@@ -1,0 +1,101 @@
+"""A run folder's files, written as chunks stream in (trial order) and finished atomically.
+
+- `trials.parquet`: one row per trial: `trial`, `n_events`, `t_<milestone>` (day first
+  reached, NaN if not), `max_rung`, and the trial's count of every series;
+- `monthly.parquet`: one row per trial, month (`YYYY-MM`) and monthly series: `count`;
+- `summary.csv`: `metric, estimate, lo, hi` (see `sim.runs.summary`);
+- `scenario.toml`: the resolved scenario, which reproduces the run by itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tomli_w
+
+from sim.reports.run import write_run_report
+from sim.runs.storage import atomic_path, write_text
+from sim.runs.summary import RunLayout, Summary
+from sim.scenario import Scenario, to_plain
+
+PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
+
+
+def trials_schema(layout: RunLayout) -> pa.Schema:
+    fields = [pa.field("trial", pa.int64()), pa.field("n_events", pa.int64())]
+    fields += [pa.field(f"t_{m}", pa.float64()) for m in layout.milestones]
+    fields += [pa.field("max_rung", pa.int16())]
+    fields += [pa.field(s, pa.int64()) for s in layout.series]
+    return pa.schema(fields)
+
+
+def monthly_schema() -> pa.Schema:
+    return pa.schema([
+        pa.field("trial", pa.int64()),
+        pa.field("month", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("series", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("count", pa.int32()),
+    ])
+
+
+class RunWriter:
+    """Streams chunk arrays into the Parquet files and the summary; `finish` renames them in."""
+
+    def __init__(self, out: Path, scenario: Scenario, layout: RunLayout):
+        self.out = out
+        self.scenario = scenario
+        self.layout = layout
+        self.summary = Summary(layout)
+        self._trials_tmp = atomic_path(out / "trials.parquet")
+        self._monthly_tmp = atomic_path(out / "monthly.parquet")
+        self._trials_path = self._trials_tmp.__enter__()
+        self._monthly_path = self._monthly_tmp.__enter__()
+        self._trials = pq.ParquetWriter(self._trials_path, trials_schema(layout), **PARQUET_OPTIONS)
+        self._monthly = pq.ParquetWriter(self._monthly_path, monthly_schema(), **PARQUET_OPTIONS)
+        self._months = pa.array(layout.months, pa.string())
+        self._series = pa.array(layout.monthly_series, pa.string())
+        self._next_trial = 0
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(arrays["max_rung"])
+        trial = np.arange(self._next_trial, self._next_trial + n, dtype=np.int64)
+        self._next_trial += n
+        lay = self.layout
+        columns = [trial, arrays["n_events"]]
+        columns += [arrays["milestone_days"][:, j] for j in range(len(lay.milestones))]
+        columns += [arrays["max_rung"].astype(np.int16)]
+        columns += [arrays["totals"][:, k] for k in range(len(lay.series))]
+        self._trials.write_table(pa.Table.from_arrays(columns, schema=self._trials.schema))
+        monthly = arrays["monthly"]  # [trial, series, month]
+        n_series, n_months = monthly.shape[1], monthly.shape[2]
+        # Rows ordered by trial, then month, then series.
+        counts = monthly.transpose(0, 2, 1).reshape(-1).astype(np.int32)
+        self._monthly.write_table(pa.Table.from_arrays([
+            pa.array(np.repeat(trial, n_months * n_series)),
+            pa.DictionaryArray.from_arrays(pa.array(np.tile(np.repeat(np.arange(n_months, dtype=np.int16), n_series), n)), self._months),
+            pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_series, dtype=np.int16), n * n_months)), self._series),
+            pa.array(counts),
+        ], schema=self._monthly.schema))
+        self.summary.add(arrays["milestone_days"], arrays["max_rung"], arrays["totals"], monthly, arrays["n_events"])
+
+    def finish(self):
+        """Close the Parquet files into place and write `summary.csv` and `scenario.toml`."""
+        self._trials.close()
+        self._monthly.close()
+        self._trials_tmp.__exit__(None, None, None)
+        self._monthly_tmp.__exit__(None, None, None)
+        table = self.summary.table()
+        write_text(self.out / "summary.csv", table.to_csv(index=False, float_format="%.6g"))
+        write_text(self.out / "scenario.toml", scenario_toml(self.scenario))
+        return table
+
+    def write_report(self, manifest: dict) -> None:
+        write_run_report(self.out, self.scenario, self.summary, manifest)
+
+
+def scenario_toml(scenario: Scenario) -> str:
+    header = "# Resolved scenario (after extends), as run. `escsim run` on this file reproduces the run.\n"
+    return header + tomli_w.dumps(to_plain(scenario))

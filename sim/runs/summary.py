@@ -1,0 +1,128 @@
+"""The shape of a run's outputs, and the streaming summary behind `summary.csv` and the report.
+
+`RunLayout` names every column a scenario's trials produce. `Summary` takes chunks of trial
+arrays in trial order and keeps only counts and histograms, so memory does not grow with the
+number of trials; its `table()` is `summary.csv`, with stable metric names:
+
+- `p_<milestone>`: P(reached by the horizon), 95% Wilson interval;
+- `p_<milestone>_by_<N>d`: P(reached within N days), for the scenario's `summary.by_days`;
+- `median_t_<milestone>`: median first-passage day among trials that reach it, with a 95%
+  order-statistic interval (days are kept on a 0.01-day grid);
+- `mean_<series>` (normal interval) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
+  (order-statistic intervals) of each per-trial count;
+- `mean_max_rung`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.model.world import tally_layout
+from sim.scenario.schema import Scenario
+from sim.stats import Histogram, wilson
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+TIME_RESOLUTION = 0.01
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    milestones: list[str]
+    labels: dict[str, str]
+    ladder: list[str]
+    series: list[str]
+    monthly_series: list[str]
+    months: list[str]
+    horizon_days: float
+    by_days: list[float]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> RunLayout:
+        series, monthly, months = tally_layout(scenario)
+        horizon = scenario.scenario.horizon_days
+        return cls(
+            milestones=list(scenario.milestones),
+            labels={k: (m.label or k) for k, m in scenario.milestones.items()},
+            ladder=list(scenario.ladder),
+            series=series,
+            monthly_series=monthly,
+            months=months,
+            horizon_days=horizon,
+            by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
+        )
+
+
+def day_label(days: float) -> str:
+    return f"{days:g}".replace(".", "_")
+
+
+class Summary:
+    """Streaming summary of trial arrays; add chunks in trial order, then read `table()`."""
+
+    def __init__(self, layout: RunLayout):
+        self.layout = layout
+        self.n = 0
+        m = len(layout.milestones)
+        self.reached = np.zeros(m, dtype=np.int64)
+        self.reached_by = np.zeros((m, len(layout.by_days)), dtype=np.int64)
+        self.first_passage = [Histogram(TIME_RESOLUTION) for _ in range(m)]
+        self.counts = [Histogram() for _ in layout.series]
+        self.rungs = Histogram()
+        self.monthly = [[Histogram() for _ in layout.months] for _ in layout.monthly_series]
+        self.n_events = Histogram()
+
+    def add(self, milestone_days: np.ndarray, max_rung: np.ndarray, totals: np.ndarray,
+            monthly: np.ndarray, n_events: np.ndarray) -> None:
+        self.n += len(max_rung)
+        for j in range(len(self.layout.milestones)):
+            t = milestone_days[:, j]
+            hit = ~np.isnan(t)
+            self.reached[j] += int(hit.sum())
+            for k, d in enumerate(self.layout.by_days):
+                self.reached_by[j, k] += int((t[hit] <= d).sum())
+            self.first_passage[j].add(t[hit])
+        for k, hist in enumerate(self.counts):
+            hist.add(totals[:, k])
+        self.rungs.add(max_rung)
+        for s, row in enumerate(self.monthly):
+            for mth, hist in enumerate(row):
+                hist.add(monthly[:, s, mth])
+        self.n_events.add(n_events)
+
+    def table(self) -> pd.DataFrame:
+        rows: list[tuple[str, float, float, float]] = []
+        lay = self.layout
+        order = [lay.milestones.index(m) for m in lay.ladder]
+        for j in order:
+            name = lay.milestones[j]
+            rows.append((f"p_{name}", *wilson(int(self.reached[j]), self.n)))
+            for k, d in enumerate(lay.by_days):
+                rows.append((f"p_{name}_by_{day_label(d)}d", *wilson(int(self.reached_by[j, k]), self.n)))
+        for j in order:
+            rows.append((f"median_t_{lay.milestones[j]}", *self.first_passage[j].quantile(0.5)))
+        for k, name in enumerate(lay.series):
+            hist = self.counts[k]
+            rows.append((f"mean_{name}", *hist.mean()))
+            for q in QUANTILES:
+                rows.append((f"q{round(q * 100):02d}_{name}", *hist.quantile(q)))
+        rows.append(("mean_max_rung", *self.rungs.mean()))
+        return pd.DataFrame(rows, columns=["metric", "estimate", "lo", "hi"])
+
+    def fan(self) -> pd.DataFrame:
+        """Per monthly series and month: mean and the 5/25/50/75/95% quantiles across trials."""
+        rows = []
+        for s, name in enumerate(self.layout.monthly_series):
+            for mth, month in enumerate(self.layout.months):
+                hist = self.monthly[s][mth]
+                rows.append((name, month, hist.mean()[0], *(hist.quantile(q)[0] for q in QUANTILES)))
+        return pd.DataFrame(rows, columns=["series", "month", "mean", "q05", "q25", "q50", "q75", "q95"])
+
+    def rung_distribution(self) -> list[float]:
+        """P(max rung = r) for r = 0 .. len(ladder)."""
+        counts = np.zeros(len(self.layout.ladder) + 1, dtype=np.int64)
+        counts[: min(counts.size, self.rungs.counts.size)] = self.rungs.counts[: counts.size]
+        return [c / self.n if self.n else math.nan for c in counts]

@@ -1,0 +1,34 @@
+"""The summary a run prints: milestone probabilities and counts, readable in a terminal."""
+
+from __future__ import annotations
+
+import math
+
+from sim.runs.runner import RunResult
+
+
+def summary_text(result: RunResult) -> str:
+    m = result.manifest
+    table = result.summary.set_index("metric")
+    lines = [
+        f"{m['scenario']}: {m['trials']:,} trials, seed {m['seed']}, {m['elapsed_seconds']:.1f} s",
+        "",
+        f"{'Milestone':<34}{'P(by horizon)':>14}{'95% interval':>18}{'median day':>12}",
+    ]
+    for metric in table.index:
+        if metric.startswith("p_") and "_by_" not in metric:
+            name = metric[2:]
+            p = table.loc[metric]
+            median = table.loc[f"median_t_{name}", "estimate"]
+            lines.append(
+                f"{name:<34}{p.estimate:>14.3f}{f'{p.lo:.3f} – {p.hi:.3f}':>18}"
+                f"{'—' if math.isnan(median) else f'{median:.1f}':>12}"
+            )
+    lines += ["", f"{'Count per trial':<34}{'mean':>10}{'5%':>8}{'median':>8}{'95%':>8}"]
+    for metric in table.index:
+        if metric.startswith("mean_") and metric != "mean_max_rung":
+            name = metric[5:]
+            q = [table.loc[f"{p}_{name}", "estimate"] for p in ("q05", "q50", "q95")]
+            lines.append(f"{name:<34}{table.loc[metric, 'estimate']:>10.1f}" + "".join(f"{v:>8g}" for v in q))
+    lines += ["", f"wrote {result.out}/ (report.html, summary.csv, trials.parquet, monthly.parquet, scenario.toml, manifest.json)"]
+    return "\n".join(lines)

@@ -1,0 +1,329 @@
+"""Reading scenario files: TOML, `extends` inheritance, validation, and clear messages.
+
+`load_scenario(path)` returns a validated `Scenario` or raises `InputError` whose message names
+the file that set the offending key, the key path, what was expected and what was found.
+Nothing else in the package reads scenario files.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from sim.errors import InputError
+from sim.scenario.schema import Scenario, check_references
+
+MAX_EXTENDS_DEPTH = 16
+MAX_FILE_BYTES = 2_000_000
+
+_UNION_TAGS = {"militia", "state", "patron", "strike", "attack", "surge", "restrain"}
+
+
+class Resolved:
+    """A scenario's merged TOML data and, for each key path, the file that set it last."""
+
+    def __init__(self, data: dict, origin: dict[tuple, str], file: str):
+        self.data = data
+        self.origin = origin
+        self.file = file
+
+    def file_of(self, loc: tuple) -> str:
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in self.origin:
+                return self.origin[loc[:n]]
+        return self.file
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, resolve `extends`, validate and cross-check a scenario file."""
+    resolved = resolve(Path(path))
+    return validate(resolved.data, resolved)
+
+
+def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
+    """Read a TOML file and merge it over the file it `extends`, recursively."""
+    shown = _shown(path)
+    real = path.resolve()
+    if real in _chain:
+        cycle = " -> ".join(_shown(p) for p in (*_chain, real))
+        raise InputError(f"error: {shown}: extends: expected a chain of files without a cycle, found {cycle}")
+    if len(_chain) >= MAX_EXTENDS_DEPTH:
+        raise InputError(f"error: {shown}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, found more")
+    data = read_toml(path, referred_by=_shown(_chain[-1]) if _chain else None)
+    parent_name = data.pop("extends", None)
+    origin = {loc: shown for loc in _leaf_paths(data)}
+    if parent_name is None:
+        return Resolved(data, origin, shown)
+    if not isinstance(parent_name, str):
+        raise InputError(f"error: {shown}: extends: expected a file name (a string), found {_found(parent_name)}")
+    parent_path = (path.parent / parent_name)
+    parent = resolve(parent_path, (*_chain, real))
+    merged = deep_merge(parent.data, data)
+    parent.origin.update(origin)
+    return Resolved(merged, parent.origin, shown)
+
+
+def read_toml(path: Path, referred_by: str | None = None) -> dict:
+    """Parse one TOML file, turning every failure into an `InputError`."""
+    shown = _shown(path)
+    where = f" (named by extends in {referred_by})" if referred_by else ""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"error: {shown}: expected a scenario file{where}, found no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"error: {shown}: expected a scenario file{where}, found a directory") from None
+    except OSError as e:
+        raise InputError(f"error: {shown}: expected a readable file{where}, found {e.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(f"error: {shown}: expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB, found {len(raw):,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"error: {shown}: expected UTF-8 text, found an invalid byte at offset {e.start}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"error: {shown}: expected valid TOML, found a syntax error: {e}") from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Tables merge key by key (so a child overrides one rule by name); other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenario>") -> Scenario:
+    """Validate merged data as a `Scenario`, then its cross-references."""
+    resolved = resolved or Resolved(data, {}, file)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as e:
+        problems = [_describe(err, data) for err in e.errors()]
+        raise _error(resolved, problems) from None
+    problems = check_references(scenario)
+    if problems:
+        raise _error(resolved, [(_parse_path(p), m) for p, m in problems]) from None
+    return scenario
+
+
+def to_plain(scenario: Scenario) -> dict:
+    """The scenario as TOML-ready data: aliases used, defaults filled, no None values."""
+    return _drop_none(scenario.model_dump(mode="python", by_alias=True))
+
+
+def config_hash(scenario: Scenario) -> str:
+    """A stable hash of the resolved scenario, for manifests and resume checks."""
+    text = json.dumps(to_plain(scenario), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def _error(resolved: Resolved, problems: list[tuple[tuple, str]]) -> InputError:
+    lines = []
+    for loc, message in problems:
+        lines.append(f"{resolved.file_of(loc)}: {_path_text(loc)}: {message}")
+    if len(lines) == 1:
+        text = "error: " + lines[0]
+    else:
+        text = f"error: {resolved.file} is not a valid scenario ({len(lines)} problems):\n" + "\n".join(
+            "  " + line for line in lines
+        )
+    return InputError(text, file=resolved.file, problems=lines)
+
+
+def _describe(err: dict, data: dict) -> tuple[tuple, str]:
+    raw_loc = tuple(err["loc"])
+    loc = _strip_tags(raw_loc)
+    kind, found = err["type"], err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(raw_loc[:-1])
+        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        return loc, f"expected one of the known keys ({', '.join(allowed)}), found unknown key '{loc[-1]}'{hint}"
+    if kind == "missing":
+        return loc, "expected this key, found it missing"
+    expected = {
+        "float_type": "a number",
+        "int_type": "a whole number",
+        "string_type": "a string",
+        "bool_type": "true or false",
+        "date_type": "a date (YYYY-MM-DD, unquoted)",
+        "dict_type": "a table",
+        "model_type": "a table",
+        "model_attributes_type": "a table",
+        "list_type": "a list",
+        "finite_number": "a finite number",
+        "string_pattern_mismatch": "a name of lowercase letters, digits and _ starting with a letter",
+        "greater_than": f"a number > {ctx.get('gt')}",
+        "greater_than_equal": f"a number ≥ {ctx.get('ge')}",
+        "less_than": f"a number < {ctx.get('lt')}",
+        "less_than_equal": f"a number ≤ {ctx.get('le')}",
+        "too_short": f"at least {ctx.get('min_length')} item(s)",
+        "too_long": f"at most {ctx.get('max_length')} item(s)",
+        "string_too_long": f"at most {ctx.get('max_length')} characters",
+        "literal_error": f"one of {ctx.get('expected')}",
+        "union_tag_invalid": f"{ctx.get('discriminator', 'a tag')} to be one of {ctx.get('expected_tags')}",
+        "union_tag_not_found": f"a key {ctx.get('discriminator')} saying which kind this is",
+    }.get(kind)
+    if kind == "union_tag_invalid":
+        found = ctx.get("tag")
+    if kind == "union_tag_not_found":
+        return loc, f"expected {expected}, found none"
+    if expected is None:
+        message = err["msg"].removeprefix("Value error, ")
+        return loc, f"expected a valid value: {message}" if kind != "value_error" else message
+    if kind in ("float_type", "int_type") and isinstance(found, float) and found != found:
+        expected = "a finite number"
+    return loc, f"expected {expected}, found {_found(found)}"
+
+
+def _found(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if len(value) < 60 else repr(value[:57] + "...")
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (int, dt.date)):
+        return str(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return type(value).__name__
+
+
+def _strip_tags(loc: tuple) -> tuple:
+    out = []
+    for i, part in enumerate(loc):
+        prev = loc[i - 1] if i else None
+        prev2 = loc[i - 2] if i > 1 else None
+        after_actor = prev2 == "actors" and isinstance(prev, str)
+        after_index = isinstance(prev, int) and prev2 in ("response", "effects")
+        if part in _UNION_TAGS and (after_actor or after_index):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _path_text(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "(top level)"
+
+
+def _parse_path(text: str) -> tuple:
+    parts: list = []
+    for piece in text.split("."):
+        name, *indices = piece.split("[")
+        parts.append(name)
+        parts.extend(int(i.rstrip("]")) for i in indices if i.rstrip("]").isdigit())
+    return tuple(parts)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Key names valid at a location of the raw pydantic loc (with union tags)."""
+    tp: Any = Scenario
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def _step(tp: Any, part: Any) -> Any:
+    tp = _unwrap(tp)
+    if isinstance(tp, list):
+        return next((m for m in tp if _tag_of(m) == part), None)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for n, f in tp.model_fields.items():
+            if part in (n, f.alias):
+                return f.annotation
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is dict:
+        return args[1]
+    if origin is list:
+        return args[0]
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+            else:
+                return members
+        else:
+            return tp
+
+
+def _tag_of(model: Any) -> Any:
+    for key in ("kind", "type"):
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is not None:
+            return typing.get_args(field.annotation)[0] if typing.get_args(field.annotation) else None
+    return None
+
+
+def _leaf_paths(data: dict, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    for key, value in data.items():
+        path = (*prefix, key)
+        if isinstance(value, dict):
+            out.extend(_leaf_paths(value, path))
+        elif isinstance(value, list):
+            out.append(path)
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    out.extend(_leaf_paths(item, (*path, i)))
+        else:
+            out.append(path)
+    return out
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

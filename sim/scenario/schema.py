@@ -1,0 +1,500 @@
+"""The scenario file's schema: every key, its unit, its meaning and its valid range.
+
+Pydantic v2 models with ``extra="forbid"`` (a typo is an error) and strict types (a string
+where a number belongs is an error, never coerced). Field-level checks live on the fields;
+checks that need the whole scenario (names that must refer to something, the branching
+ratio, the ladder) live in `check_references`. Units are in the key names.
+
+Collections of named things (actors, weapons, rules, shocks, milestones) are TOML tables
+keyed by name, so `extends` can override one entry by its name and sweeps can address a
+parameter by a readable dotted path such as ``actors.iri.attacks.israel.rate_per_day``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0, le=1e9)]
+Positive = Annotated[float, Field(gt=0.0, le=1e9)]
+Days = Annotated[float, Field(gt=0.0, le=36_500.0)]
+DayOffset = Annotated[float, Field(ge=0.0, le=36_500.0)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+
+MAX_TRIALS = 100_000_000
+
+
+class Strict(BaseModel):
+    """Base of every table: unknown keys, wrong types, NaN and infinities are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+# --- metadata and run defaults -------------------------------------------------------------
+
+
+class Meta(Strict):
+    """What the scenario is and the period it covers."""
+
+    name: Name
+    description: str = ""
+    start_date: dt.date
+    horizon_days: Days
+
+
+class RunDefaults(Strict):
+    """Defaults for `escsim run`; the command line overrides them."""
+
+    trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1000
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+
+
+class SummaryOptions(Strict):
+    """Which extra first-passage checkpoints `summary.csv` reports (`p_<milestone>_by_<N>d`)."""
+
+    by_days: list[Days] = Field(default_factory=lambda: [30.0, 90.0, 180.0], max_length=20)
+
+
+# --- weapons ---------------------------------------------------------------------------------
+
+
+class Weapon(Strict):
+    """What one projectile of this type does once launched.
+
+    Interception is a property of the defender (`State.interception`); these are the chances
+    after a projectile is not intercepted.
+    """
+
+    p_hit: Probability
+    casualties_per_hit: NonNegative = 0.0
+    death_share: Probability = 0.0
+
+
+# --- incidents and filters -------------------------------------------------------------------
+
+
+class IncidentFilter(Strict):
+    """Selects incidents: who acted (`by`), on whom (`on`), where (`at`), of what kind.
+
+    An absent list matches anything. Kinds: ``attack`` (a militia's attack) and ``strike``
+    (a state's or patron's response, including direct salvos).
+    """
+
+    by: list[Name] | None = None
+    on: list[Name] | None = None
+    at: list[Name] | None = None
+    kind: Literal["attack", "strike"] | None = None
+
+
+class HarmSource(IncidentFilter):
+    """Harm deposited by each matching incident, by what it did."""
+
+    per_incident: NonNegative = 0.0
+    per_hit: NonNegative = 0.0
+    per_casualty: NonNegative = 0.0
+    per_death: NonNegative = 0.0
+
+
+class HarmAccount(Strict):
+    """A running sum of harm that forgets: exponential decay, a sliding window, or neither."""
+
+    decay_days: Days | None = None
+    window_days: Days | None = None
+    sources: list[HarmSource] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _one_memory(self) -> HarmAccount:
+        if self.decay_days is not None and self.window_days is not None:
+            raise ValueError("give decay_days or window_days, not both")
+        return self
+
+
+# --- effects (responses of rules and consequences of shocks) --------------------------------
+
+
+class StrikeEffect(Strict):
+    """A state's or patron's strike: an incident by `by` on `on` at location `at`.
+
+    `capacity_loss` is the share of the target militia's capacity destroyed; a `salvo` sends
+    that many weapons of each type through the target's defences, otherwise casualties are
+    Poisson with mean `casualties_mean`.
+    """
+
+    type: Literal["strike"]
+    by: Name | None = None
+    on: Name
+    at: Name
+    capacity_loss: Probability = 0.0
+    casualties_mean: NonNegative = 0.0
+    death_share: Probability = 0.0
+    salvo: dict[Name, Count] = Field(default_factory=dict)
+
+
+class AttackEffect(Strict):
+    """A militia attack with a fixed outcome, for events history must not leave to chance."""
+
+    type: Literal["attack"]
+    by: Name
+    on: Name
+    hits: Count = 0
+    casualties: Count = 0
+    deaths: Count = 0
+
+
+class SurgeEffect(Strict):
+    """A solidarity or grievance shock: militia rates multiplied by 1 + A·exp(−t/τ)."""
+
+    type: Literal["surge"]
+    on: list[Name] = Field(min_length=1)
+    amplitude: NonNegative
+    decay_days: Days
+
+
+class RestrainEffect(Strict):
+    """Rates of `militias` on `front` multiplied by `factor` for `duration_days`.
+
+    Issued by a patron's rule to its proxies, or by a shock (a front that closes is a
+    restraint with factor 0). A share of the suppressed effort may move to other fronts
+    (the militia's `redirect`).
+    """
+
+    type: Literal["restrain"]
+    militias: list[Name] = Field(min_length=1)
+    front: Name
+    factor: Probability
+    duration_days: Days
+
+
+Effect = Annotated[
+    Union[StrikeEffect, AttackEffect, SurgeEffect, RestrainEffect], Field(discriminator="type")
+]
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+
+class InitialRestraint(Strict):
+    """A restraint already in force at the start; its redirected effort has fully ramped."""
+
+    factor: Probability
+    remaining_days: Days
+
+
+class AttackChannel(Strict):
+    """A militia's attacks on one target: base rate, weapon mix, and where they land."""
+
+    rate_per_day: NonNegative
+    weapons: dict[Name, Probability] = Field(min_length=1)
+    location: Name | None = None
+    initial_restraint: InitialRestraint | None = None
+
+    @model_validator(mode="after")
+    def _mix_sums_to_one(self) -> AttackChannel:
+        total = sum(self.weapons.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"weapon shares must sum to 1, found {total:g}")
+        return self
+
+
+class Excitation(Strict):
+    """Hawkes excitation: each attack on a front by an Axis member raises this militia's rate
+    on that front by `from[member]` expected extra attacks, spread over a kernel of mean
+    `memory_days`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    memory_days: Days
+    from_: dict[Name, NonNegative] = Field(alias="from", default_factory=dict)
+
+
+class Redirect(Strict):
+    """While a front is restrained, `share` of the suppressed effort moves to the other fronts,
+    ramping up (and back down) with time constant `ramp_days`."""
+
+    share: Probability
+    ramp_days: Days
+
+
+class Militia(Strict):
+    """An armed faction: one attack channel per target, capacity, excitation, redirection."""
+
+    kind: Literal["militia"]
+    label: str = ""
+    axis: bool = True
+    attacks: dict[Name, AttackChannel] = Field(default_factory=dict, max_length=20)
+    excitation: Excitation | None = None
+    redirect: Redirect | None = None
+    capacity_recovery_per_day: NonNegative = 0.0
+
+
+class Rule(Strict):
+    """When harm account `harm` is at or above `threshold` and the rule is off cooldown, the
+    owner decides: with probability `probability` × Π(1 − ally restraint) it launches
+    `response` after `delay_days`. Every decision, taken or not, starts the cooldown."""
+
+    harm: Name
+    threshold: Positive
+    probability: Probability = 1.0
+    cooldown_days: DayOffset = 0.0
+    delay_days: DayOffset = 0.0
+    ally_restraint: dict[Name, Probability] = Field(default_factory=dict)
+    discharge: Probability = 0.0
+    response: list[Effect] = Field(min_length=1, max_length=20)
+
+
+class State(Strict):
+    """A state (Israel, the US): defends, accumulates harm, retaliates by rules."""
+
+    kind: Literal["state"]
+    label: str = ""
+    interception: dict[Name, Probability] = Field(default_factory=dict)
+    harm: dict[Name, HarmAccount] = Field(default_factory=dict, max_length=20)
+    rules: dict[Name, Rule] = Field(default_factory=dict, max_length=20)
+
+
+class Patron(State):
+    """A state that sponsors proxies (Iran): its rules may also restrain them."""
+
+    kind: Literal["patron"]  # type: ignore[assignment]
+    proxies: list[Name] = Field(default_factory=list)
+
+
+Actor = Annotated[Union[Militia, State, Patron], Field(discriminator="kind")]
+
+
+# --- shocks and milestones -------------------------------------------------------------------
+
+
+class Shock(Strict):
+    """Something that happens to the system: on a date, on a day, or at random at a rate."""
+
+    label: str = ""
+    date: dt.date | None = None
+    day: DayOffset | None = None
+    rate_per_day: NonNegative | None = None
+    probability: Probability = 1.0
+    effects: list[Effect] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Shock:
+        given = [k for k in ("date", "day", "rate_per_day") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of date, day or rate_per_day, found "
+                + (", ".join(given) if given else "none")
+            )
+        return self
+
+
+class MilestoneCondition(IncidentFilter):
+    """An incident that counts towards a milestone; `min_*` set the outcome it needs."""
+
+    min_hits: Count = 0
+    min_casualties: Count = 0
+    min_deaths: Count = 0
+
+
+class Milestone(Strict):
+    """Reached at the first time `count` matching incidents fall within `within_days`."""
+
+    label: str = ""
+    when: MilestoneCondition
+    count: Annotated[int, Field(ge=1, le=10_000)] = 1
+    within_days: Days | None = None
+
+
+# --- the scenario ----------------------------------------------------------------------------
+
+
+class Scenario(Strict):
+    """A whole scenario, after `extends` is resolved."""
+
+    scenario: Meta
+    run: RunDefaults = RunDefaults()
+    summary: SummaryOptions = SummaryOptions()
+    weapons: dict[Name, Weapon] = Field(min_length=1, max_length=50)
+    actors: dict[Name, Actor] = Field(min_length=1, max_length=100)
+    shocks: dict[Name, Shock] = Field(default_factory=dict, max_length=200)
+    milestones: dict[Name, Milestone] = Field(min_length=1, max_length=50)
+    ladder: list[Name] = Field(min_length=1, max_length=50)
+
+    def militias(self) -> dict[str, Militia]:
+        return {k: a for k, a in self.actors.items() if isinstance(a, Militia)}
+
+    def states(self) -> dict[str, State]:
+        return {k: a for k, a in self.actors.items() if isinstance(a, State)}
+
+    def shock_day(self, shock: Shock) -> float | None:
+        """Day offset of a scheduled shock, None for a random one."""
+        if shock.date is not None:
+            return float((shock.date - self.scenario.start_date).days)
+        return shock.day
+
+
+def check_references(scenario: Scenario) -> list[tuple[str, str]]:
+    """Problems (key path, message) that need the whole scenario; empty when it is sound."""
+    return ReferenceCheck(scenario).run()
+
+
+class ReferenceCheck:
+    """Checks that need the whole scenario: every name refers to something of the right kind,
+    the excitation's branching ratio is below 1, and milestones and ladder agree."""
+
+    def __init__(self, s: Scenario):
+        self.s = s
+        self.problems: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append((path, message))
+
+    def run(self) -> list[tuple[str, str]]:
+        s = self.s
+        militias, states = s.militias(), s.states()
+        for name, m in militias.items():
+            self._militia(name, m, militias, states)
+        self._branching_ratio(militias)
+        for name, st in states.items():
+            self._state(name, st, militias, states)
+        for name, shock in s.shocks.items():
+            path = f"shocks.{name}"
+            day = s.shock_day(shock)
+            if day is not None and not 0 <= day <= s.scenario.horizon_days:
+                self.add(
+                    path + (".date" if shock.date is not None else ".day"),
+                    f"expected a time within the horizon (day 0 to {s.scenario.horizon_days:g}"
+                    f" from {s.scenario.start_date}), found day {day:g}",
+                )
+            for i, eff in enumerate(shock.effects):
+                self._effect(f"{path}.effects[{i}]", eff, None, militias, states)
+        for name, ms in s.milestones.items():
+            self._filter(f"milestones.{name}.when", ms.when)
+        self._ladder()
+        return self.problems
+
+    def _actor_names(self, path: str, names: list[str] | None, pool: dict, what: str) -> None:
+        for i, n in enumerate(names or []):
+            if n not in pool:
+                self.add(f"{path}[{i}]", f"expected {what} ({_choices(pool)}), found '{n}'")
+
+    def _militia(self, name, m: Militia, militias, states) -> None:
+        for target, ch in m.attacks.items():
+            path = f"actors.{name}.attacks.{target}"
+            if target not in states:
+                self.add(path, f"expected a state or patron as target ({_choices(states)}), found '{target}'")
+            for w in ch.weapons:
+                if w not in self.s.weapons:
+                    self.add(f"{path}.weapons.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+        if m.excitation is not None:
+            for j in m.excitation.from_:
+                if j not in militias or not militias[j].axis:
+                    axis = {k: v for k, v in militias.items() if v.axis}
+                    self.add(
+                        f"actors.{name}.excitation.from.{j}",
+                        f"expected an Axis militia ({_choices(axis)}), found '{j}'",
+                    )
+
+    def _branching_ratio(self, militias: dict[str, Militia]) -> None:
+        names = list(militias)
+        alpha = np.zeros((len(names), len(names)))
+        for m_i, m in enumerate(names):
+            ex = militias[m].excitation
+            for j, a in (ex.from_.items() if ex else ()):
+                if j in militias:
+                    alpha[names.index(j), m_i] = a
+        if len(names):
+            radius = float(max(abs(np.linalg.eigvals(alpha))))
+            if radius >= 1.0:
+                self.add(
+                    "actors.*.excitation.from",
+                    "expected a branching ratio (spectral radius of the excitation matrix) "
+                    f"below 1, or attacks multiply without end; found {radius:.3g}",
+                )
+
+    def _state(self, name, st: State, militias, states) -> None:
+        for w in st.interception:
+            if w not in self.s.weapons:
+                self.add(f"actors.{name}.interception.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+        for acc_name, acc in st.harm.items():
+            for i, src in enumerate(acc.sources):
+                self._filter(f"actors.{name}.harm.{acc_name}.sources[{i}]", src)
+        if isinstance(st, Patron):
+            self._actor_names(f"actors.{name}.proxies", st.proxies, militias, "a militia")
+        for rule_name, rule in st.rules.items():
+            path = f"actors.{name}.rules.{rule_name}"
+            if rule.harm not in st.harm:
+                self.add(f"{path}.harm", f"expected a harm account of {name} ({_choices(st.harm)}), found '{rule.harm}'")
+            for ally in rule.ally_restraint:
+                if ally not in states or ally == name:
+                    others = {k: v for k, v in states.items() if k != name}
+                    self.add(f"{path}.ally_restraint.{ally}", f"expected another state ({_choices(others)}), found '{ally}'")
+            for i, eff in enumerate(rule.response):
+                self._effect(f"{path}.response[{i}]", eff, name, militias, states)
+
+    def _effect(self, path, eff, owner: str | None, militias, states) -> None:
+        actors = self.s.actors
+        if isinstance(eff, StrikeEffect):
+            by = eff.by or owner
+            if by is None:
+                self.add(f"{path}.by", "expected the striking state (a shock's strike must say by whom), found nothing")
+            elif by not in states:
+                self.add(f"{path}.by", f"expected a state or patron ({_choices(states)}), found '{by}'")
+            if eff.on not in actors:
+                self.add(f"{path}.on", f"expected an actor ({_choices(actors)}), found '{eff.on}'")
+            if eff.capacity_loss > 0 and eff.on in actors and eff.on not in militias:
+                self.add(f"{path}.capacity_loss", f"expected 0 for a strike on a state ('{eff.on}' has no capacity), found {eff.capacity_loss:g}")
+            for w in eff.salvo:
+                if w not in self.s.weapons:
+                    self.add(f"{path}.salvo.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+        elif isinstance(eff, AttackEffect):
+            if eff.by not in militias:
+                self.add(f"{path}.by", f"expected a militia ({_choices(militias)}), found '{eff.by}'")
+            elif eff.on not in militias[eff.by].attacks:
+                self.add(f"{path}.on", f"expected a target that {eff.by} has an attack channel on ({_choices(militias[eff.by].attacks)}), found '{eff.on}'")
+            if eff.deaths > eff.casualties:
+                self.add(f"{path}.deaths", f"expected at most casualties ({eff.casualties}), found {eff.deaths}")
+        elif isinstance(eff, SurgeEffect):
+            self._actor_names(f"{path}.on", eff.on, militias, "a militia")
+        elif isinstance(eff, RestrainEffect):
+            self._actor_names(f"{path}.militias", eff.militias, militias, "a militia")
+            if eff.front not in states:
+                self.add(f"{path}.front", f"expected a front, i.e. a target state ({_choices(states)}), found '{eff.front}'")
+            if owner is not None:
+                patron = self.s.actors[owner]
+                proxies = patron.proxies if isinstance(patron, Patron) else []
+                for i, m in enumerate(eff.militias):
+                    if m not in proxies:
+                        self.add(
+                            f"{path}.militias[{i}]",
+                            f"expected a proxy of {owner} (only a patron restrains, and only its proxies: "
+                            f"{', '.join(proxies) or 'none'}), found '{m}'",
+                        )
+
+    def _filter(self, path: str, f: IncidentFilter) -> None:
+        actors = self.s.actors
+        for key in ("by", "on"):
+            self._actor_names(f"{path}.{key}", getattr(f, key), actors, "an actor")
+
+    def _ladder(self) -> None:
+        s = self.s
+        seen: set[str] = set()
+        for i, rung in enumerate(s.ladder):
+            if rung not in s.milestones:
+                self.add(f"ladder[{i}]", f"expected a milestone ({_choices(s.milestones)}), found '{rung}'")
+            if rung in seen:
+                self.add(f"ladder[{i}]", f"expected each milestone once, found '{rung}' again")
+            seen.add(rung)
+        for name in s.milestones:
+            if name not in seen:
+                self.add(f"milestones.{name}", f"expected every milestone to have a rung in the ladder, found '{name}' missing from ladder")
+
+
+def _choices(pool) -> str:
+    names = list(pool)
+    if not names:
+        return "none defined"
+    return "one of " + ", ".join(names)

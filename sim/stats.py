@@ -1,0 +1,108 @@
+"""Interval estimates used across reports: Wilson intervals for probabilities, distribution-free
+intervals for quantiles (from order statistics), and normal intervals for means.
+
+All work from counts or histograms, so a run of any size is summarised in bounded memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:
+    """(estimate, lo, hi): the Wilson score interval for a binomial proportion."""
+    if n <= 0:
+        return math.nan, math.nan, math.nan
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Rounding can put a bound a hair past p at p = 0 or 1; the interval always contains p.
+    return p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def mean_interval(total: float, total_sq: float, n: int, z: float = Z95) -> tuple[float, float, float]:
+    """(mean, lo, hi): normal-approximation interval from a sum and a sum of squares."""
+    if n <= 0:
+        return math.nan, math.nan, math.nan
+    mean = total / n
+    if n == 1:
+        return mean, math.nan, math.nan
+    var = max(0.0, (total_sq - n * mean * mean) / (n - 1))
+    half = z * math.sqrt(var / n)
+    return mean, mean - half, mean + half
+
+
+def quantile_ranks(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
+    """0-based ranks (lo, hi) of the order statistics that bracket the q-quantile with at least
+    `level` coverage (the binomial construction; no distributional assumption)."""
+    a = (1.0 - level) / 2.0
+    lo = int(stats.binom.ppf(a, n, q)) - 1
+    hi = int(stats.binom.ppf(1.0 - a, n, q))
+    return max(lo, 0), min(hi, n - 1)
+
+
+class Histogram:
+    """Counts of values on a fixed grid (integers, or multiples of `resolution`), from which
+    exact (to the grid) quantiles and their order-statistic intervals follow."""
+
+    def __init__(self, resolution: float = 1.0):
+        self.resolution = resolution
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.n = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            return
+        bins = np.rint(values / self.resolution).astype(np.int64)
+        if bins.min() < 0:
+            raise ValueError("histogram values must be non-negative")
+        add = np.bincount(bins)
+        if add.size > self.counts.size:
+            self.counts = np.concatenate([self.counts, np.zeros(add.size - self.counts.size, np.int64)])
+        self.counts[: add.size] += add
+        self.n += int(values.size)
+        self.total += float(values.sum())
+        self.total_sq += float(np.square(values).sum())
+
+    def merge(self, other: Histogram) -> None:
+        if other.counts.size > self.counts.size:
+            self.counts = np.concatenate([self.counts, np.zeros(other.counts.size - self.counts.size, np.int64)])
+        self.counts[: other.counts.size] += other.counts
+        self.n += other.n
+        self.total += other.total
+        self.total_sq += other.total_sq
+
+    def value_at_rank(self, rank: int) -> float:
+        """The value of the order statistic of 0-based `rank`."""
+        cumulative = np.cumsum(self.counts)
+        return float(np.searchsorted(cumulative, rank, side="right")) * self.resolution
+
+    def quantile(self, q: float) -> tuple[float, float, float]:
+        """(estimate, lo, hi): the q-quantile (linear interpolation between order statistics,
+        as numpy's default) and its 95% distribution-free interval."""
+        n = self.n
+        if n == 0:
+            return math.nan, math.nan, math.nan
+        cumulative = np.cumsum(self.counts)
+
+        def at(rank: int) -> float:
+            return float(np.searchsorted(cumulative, rank, side="right")) * self.resolution
+
+        h = (n - 1) * q
+        below = math.floor(h)
+        estimate = at(below) + (h - below) * (at(min(below + 1, n - 1)) - at(below))
+        lo_rank, hi_rank = quantile_ranks(n, q)
+        return estimate, at(lo_rank), at(hi_rank)
+
+    def mean(self) -> tuple[float, float, float]:
+        return mean_interval(self.total, self.total_sq, self.n)
