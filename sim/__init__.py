@@ -8,10 +8,28 @@ The Python API mirrors the command line and returns pandas objects:
     result = sim.run(scenario, trials=1000, seed=1)
     result.summary          # summary.csv as a DataFrame
     result.trials           # one row per trial
+
+Names are imported on first use, so a worker process that only simulates does not load the
+report and storage libraries.
 """
 
-from sim.errors import InputError, TrialError
-from sim.runs.runner import RunResult, run
-from sim.scenario import Scenario, load_scenario
+from __future__ import annotations
 
-__all__ = ["InputError", "RunResult", "Scenario", "TrialError", "load_scenario", "run"]
+import importlib
+
+_EXPORTS = {
+    "InputError": "sim.errors",
+    "TrialError": "sim.errors",
+    "Scenario": "sim.scenario",
+    "load_scenario": "sim.scenario",
+    "RunResult": "sim.runs.runner",
+    "run": "sim.runs.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'sim' has no attribute {name!r}")

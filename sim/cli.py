@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 import traceback
 from pathlib import Path
 
@@ -83,8 +82,9 @@ def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{resolved.scenario.name}-{stamp}"
     ctx.meta["out"] = out
+    command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers, out=out)]
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, out=out, resume=resume,
-                          command=["escsim", *sys.argv[1:]] if sys.argv[1:] else None)
+                          command=command + (["--resume"] if resume else []))
     click.echo(summary_text(result))
 
 
@@ -98,3 +98,12 @@ def report(folder: Path) -> None:
         raise InputError(f"error: {folder}: expected a finished run folder (with manifest.json), found none")
     rebuild_run_report(folder)
     click.echo(f"wrote {folder / 'report.html'}")
+
+
+def _options(**options) -> list[str]:
+    """The given options as command-line words, to record the command that was run."""
+    words: list[str] = []
+    for key, value in options.items():
+        if value is not None:
+            words += [f"--{key}", str(value)]
+    return words

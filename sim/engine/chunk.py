@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.engine.trial import run_trial
-from sim.model.world import tally_layout
+from sim.model.world import Blueprint
 from sim.scenario.schema import Scenario
 
 
@@ -56,7 +56,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> ChunkResult:
     n = stop - start
-    names, monthly_names, months = tally_layout(scenario)
+    blueprint = Blueprint(scenario)
+    names, monthly_names, months = blueprint.series, blueprint.monthly_series, blueprint.months
     n_events = np.zeros(n, dtype=np.int64)
     days = np.full((n, len(scenario.milestones)), np.nan)
     rung = np.zeros(n, dtype=np.int16)
@@ -65,7 +66,7 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
     failures = []
     for k, trial in enumerate(range(start, stop)):
         try:
-            out = run_trial(scenario, seed, trial)
+            out = run_trial(blueprint, seed, trial)
         except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
             failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
             continue

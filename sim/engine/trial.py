@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sim.model.world import TrialOutcome, World
+from sim.model.world import Blueprint, TrialOutcome, World
 from sim.scenario.schema import Scenario
 
 
-def run_trial(scenario: Scenario, seed: int, trial: int) -> TrialOutcome:
-    """Build trial `trial`'s world on its own random streams and run it to the horizon."""
+def run_trial(scenario: Scenario | Blueprint, seed: int, trial: int) -> TrialOutcome:
+    """Build trial `trial`'s world on its own random streams and run it to the horizon.
+    Pass a `Blueprint` when running many trials of one scenario: it is the shared part."""
     return World(scenario, seed, trial).run()

@@ -51,9 +51,8 @@ class HarmAccount:
             self.value = sum(a for _, a in deposits)
         else:
             self.value += amount
-        value = self.value
-        for rule in self.rules:
-            if value >= rule.threshold and now >= rule.ready_at:
+        for rule in self.rules:  # re-read the value: a rule that acts may discharge it
+            if self.value >= rule.threshold and now >= rule.ready_at:
                 rule.decide(now)
 
     def discharge(self, now: float, share: float) -> None:

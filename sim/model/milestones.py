@@ -36,7 +36,7 @@ class MilestoneTracker:
         times = self.times
         times.append(now)
         if self.within_days is not None:
-            while now - times[0] > self.within_days:
+            while now - times[0] >= self.within_days:  # the window is (now − W, now], as for harm
                 times.popleft()
         if len(times) >= self.count:
             self.t = now

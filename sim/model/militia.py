@@ -13,9 +13,9 @@ attacks on the same front by Axis members.
 Each channel is one long-lived SimPy process that samples its attacks exactly by Ogata
 thinning: it draws a candidate wait from an upper bound λ̄ of the intensity, valid until the
 next outside change, and accepts the candidate with probability λ(t)/λ̄. Parts that only fall
-between events (excitation, surges) are bounded by their present value; parts that rise on
-their own (capacity recovery, a redirect ramping up) by their value at the end of a look-ahead
-window, after which the bound is renewed. A change from outside that can raise the intensity
+between events (excitation, surges) are bounded by their present value; a recovering capacity
+by its value at the end of a look-ahead window of 0.5/κ, after which the bound is renewed; a
+redirect ramping up by its target. A change from outside that can raise the intensity
 (another member's attack, a surge, a lifted restraint, a redirect) interrupts the wait so the
 channel resamples; changes that only lower it need no interrupt, since thinning rejects.
 """
@@ -118,16 +118,18 @@ class Militia:
         self.update_redirect(now)
 
     def update_redirect(self, now: float, ramped: bool = False) -> None:
-        """Share a `redirect_share` of the effort suppressed on restrained fronts equally among
-        the unrestrained ones; `ramped` sets it at once (a restraint already in force)."""
+        """Share a `redirect_share` of the effort each restraint suppresses, (1 − r)·μ, equally
+        among the militia's other fronts, where their own restraint applies to it; `ramped`
+        sets it at once (a restraint already in force at the start)."""
         if self.redirect_share <= 0.0:
             return
         channels = list(self.channels.values())
-        open_fronts = [ch for ch in channels if ch.restraint >= 1.0]
-        suppressed = sum((1.0 - ch.restraint) * ch.base for ch in channels if ch.restraint < 1.0)
-        per_front = self.redirect_share * suppressed / len(open_fronts) if open_fronts else 0.0
+        if len(channels) < 2:
+            return
+        share = self.redirect_share / (len(channels) - 1)
         for ch in channels:
-            ch.set_redirect(now, per_front if ch.restraint >= 1.0 else 0.0, self.ramp_days, ramped)
+            target = share * sum((1.0 - o.restraint) * o.base for o in channels if o is not ch)
+            ch.set_redirect(now, target, self.ramp_days, ramped)
 
 
 class AttackChannel:
@@ -138,7 +140,7 @@ class AttackChannel:
         "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
         "restraint_end", "restraint_episode", "redirect", "redirect_t", "redirect_target",
         "ramp_days", "route", "deposits", "milestones_all", "milestones_any", "series", "totals",
-        "edges", "attacks_on", "attacks_by", "hits_on", "process", "nudged", "attacks",
+        "edges", "attacks_on", "attacks_by", "hits_on", "process", "nudged",
     )
 
     def __init__(self, militia: Militia, target: str, world, stream, base_rate, hit_cum,
@@ -174,7 +176,6 @@ class AttackChannel:
         self.attacks_on, self.attacks_by, self.hits_on = (tally.monthly[i] for i in series[:3])
         self.process = None
         self.nudged = False
-        self.attacks = 0
 
     def start(self) -> None:
         self.process = self.env.process(self._run())
@@ -182,7 +183,9 @@ class AttackChannel:
     # --- intensity --------------------------------------------------------------------------
 
     def intensity(self, now: float) -> float:
-        """λ(now), attacks per day. Brings every time-dependent piece up to `now`."""
+        """λ(now), attacks per day, bringing every time-dependent piece up to `now`. The event
+        loop computes the same inline, with its bound; this is the formula for readers and
+        tests."""
         m = self.militia
         c = m.capacity_at(now) if m.capacity < 1.0 else 1.0
         rate = self.base + self.redirect_at(now)
@@ -200,57 +203,6 @@ class AttackChannel:
             r = self.redirect = target + (r - target) * math.exp((self.redirect_t - now) / self.ramp_days)
             self.redirect_t = now
         return r
-
-    def bound(self, now: float) -> tuple[float, float]:
-        """(λ̄, window): λ(t) ≤ λ̄ on [now, now + window] unless an outside change intervenes."""
-        return self.evaluate(now)[1:]
-
-    def evaluate(self, now: float) -> tuple[float, float, float]:
-        """(λ(now), λ̄, window) in one pass, bringing every time-dependent piece up to `now`.
-
-        λ̄ bounds λ on [now, now + window] unless an outside change intervenes: excitation
-        and surges only decay between events, so their present value bounds them; capacity
-        and a rising redirect are taken at the end of the window. This is the model's hot
-        path, hence written flat."""
-        m = self.militia
-        window = INF
-        c = m.capacity
-        if c < 1.0:
-            if m.recovery > 0.0:
-                if now != m.capacity_t:
-                    c = m.capacity = 1.0 - (1.0 - c) * math.exp(m.recovery * (m.capacity_t - now))
-                    m.capacity_t = now
-                window = 0.5 / m.recovery
-                c_bar = 1.0 - (1.0 - c) * HALF_DECAY
-            else:
-                c_bar = c
-        else:
-            c_bar = 1.0
-        redirect = self.redirect
-        target = self.redirect_target
-        if redirect != target:
-            if now != self.redirect_t:
-                redirect = self.redirect = target + (redirect - target) * math.exp((self.redirect_t - now) / self.ramp_days)
-                self.redirect_t = now
-            if redirect < target:
-                window = min(window, 0.5 * self.ramp_days)
-                redirect_bar = target
-            else:
-                redirect_bar = redirect
-        else:
-            redirect_bar = redirect
-        base = self.base
-        rate, rate_bar = base + redirect, base + redirect_bar
-        if m.surge_amp:
-            s = m.surge_level(now)
-            rate *= s
-            rate_bar *= s
-        e = self.excitation
-        if e and self.excite_t != now:
-            e = self.excitation = e * math.exp(self.beta * (self.excite_t - now))
-            self.excite_t = now
-        r = self.restraint
-        return c * r * (rate + e), c_bar * r * (rate_bar + e), window
 
     # --- outside changes --------------------------------------------------------------------
 
@@ -273,9 +225,12 @@ class AttackChannel:
         if self.restraint < 1.0 and now < self.restraint_end:
             factor = min(factor, self.restraint)
             end = max(end, self.restraint_end)
+        rises = factor > self.restraint  # an episode that ended this instant, not yet lifted
         self.restraint = factor
         self.restraint_end = end
         self.restraint_episode += 1
+        if rises:
+            self.nudge()
 
     def lift_restraint(self, episode: int) -> None:
         if episode != self.restraint_episode or self.restraint >= 1.0:
@@ -300,8 +255,15 @@ class AttackChannel:
     # --- the process ------------------------------------------------------------------------
 
     def _run(self):
-        """The channel's process: Ogata thinning, with `evaluate` and the common case of
-        `attack` (no hit) written inline, since this loop is where a trial spends its time."""
+        """The channel's process: Ogata thinning.
+
+        At each step it brings the pieces of λ up to now and computes λ(now) and the bound
+        λ̄ on [now, now + window]: excitation and surges only decay between events, so their
+        present value bounds them; a recovering capacity is taken at the end of the window,
+        a rising redirect at its target, and the bound is renewed when the window ends. A candidate wait is drawn
+        from λ̄ and accepted with probability λ/λ̄ when it comes. `intensity` and the common
+        case of an attack (no hit) are written inline: this loop is where a trial spends
+        its time."""
         env = self.env
         timeout, event = env.timeout, env.event
         uniform = self.stream.start().uniform
@@ -319,8 +281,8 @@ class AttackChannel:
         candidate = False
         lam_bar = 0.0
         while True:
-            now = env.now
-            # λ(now) and λ̄ on [now, now + window]: as `evaluate`.
+            now = env._now  # the `now` property costs a call; this loop reads it every event
+            # λ(now), as `intensity`, and λ̄ on [now, now + window].
             c = m.capacity
             window = INF
             if c < 1.0:
@@ -335,26 +297,18 @@ class AttackChannel:
             else:
                 c_bar = 1.0
             rate = rate_bar = base
-            redirect = self.redirect
-            if redirect:
-                target = self.redirect_target
-                if redirect != target:
-                    if now != self.redirect_t:
-                        redirect = self.redirect = target + (redirect - target) * exp((self.redirect_t - now) / self.ramp_days)
-                        self.redirect_t = now
-                    if redirect < target:
-                        window = min(window, 0.5 * self.ramp_days)
-                        rate_bar += target
-                    else:
-                        rate_bar += redirect
-                else:
-                    rate_bar += redirect
+            redirect, target = self.redirect, self.redirect_target
+            if redirect != target:
+                if now != self.redirect_t:
+                    redirect = self.redirect = target + (redirect - target) * exp((self.redirect_t - now) / self.ramp_days)
+                    self.redirect_t = now
+                rate_bar += target if redirect < target else redirect
                 rate += redirect
-            elif self.redirect_target:
-                window = min(window, 0.5 * self.ramp_days)
-                rate_bar += self.redirect_target
+            elif redirect:
+                rate += redirect
+                rate_bar += redirect
             if m.surge_amp:
-                surge = m.surge_level(now)
+                surge = m.surge_level(now) if now != m.surge_t else 1.0 + m.surge_sum
                 rate *= surge
                 rate_bar *= surge
             e = self.excitation
@@ -372,7 +326,6 @@ class AttackChannel:
                 if u < p_hit:
                     next_bar += self.attack_hit(now, u)
                 else:
-                    self.attacks += 1
                     month = bisect_right(edges, now)
                     attacks_on[month] += 1
                     attacks_by[month] += 1
@@ -380,6 +333,7 @@ class AttackChannel:
                     totals[by_attacks] += 1
                     if self_jump:
                         self.excitation = e + self_jump
+                        self.excite_t = now
                         next_bar += c_bar * r * self_jump
                     for channel, jump in excites:
                         channel.excite(now, jump)
@@ -422,7 +376,6 @@ class AttackChannel:
 
     def record(self, now: float, hits: int, casualties: int, deaths: int) -> None:
         """Count the attack, excite the front, and pass the incident to harm and milestones."""
-        self.attacks += 1
         month = bisect_right(self.edges, now)
         self.attacks_on[month] += 1
         self.attacks_by[month] += 1
@@ -437,6 +390,7 @@ class AttackChannel:
             totals[on_deaths] += deaths
         if self.self_jump:
             self.excite(now, self.self_jump)
+            self.nudge()  # a forced attack comes from outside the channel's own loop
         for channel, jump in self.excites:
             channel.excite(now, jump)
             channel.nudge()

@@ -16,8 +16,8 @@ import simpy
 
 from sim.model.effects import compile_effect
 from sim.model.harm import HarmAccount, RetaliationRule
-from sim.model.militia import AttackChannel, Militia
 from sim.model.milestones import MilestoneTracker, max_rung
+from sim.model.militia import AttackChannel, Militia
 from sim.model.shocks import RandomShock, ScheduledShock
 from sim.model.streams import Streams
 from sim.model.tally import Tally, month_edges, series_names
@@ -144,7 +144,7 @@ class World:
         if isinstance(blueprint, Scenario):
             blueprint = Blueprint(blueprint)
         bp = self.blueprint = blueprint
-        scenario = self.scenario = bp.scenario
+        self.scenario = bp.scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, trial)
         self.horizon = bp.horizon

@@ -6,6 +6,7 @@ SVG output is made deterministic (fixed hash salt, no date), so a rebuilt report
 from __future__ import annotations
 
 import io
+import re
 
 import matplotlib
 
@@ -29,6 +30,7 @@ def to_svg(fig) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     return text[text.index("<svg"):]
 
 
@@ -37,9 +39,9 @@ def probability_bars(labels: list[str], estimate: list[float], lo: list[float], 
     """Horizontal bars of probabilities with 95% interval whiskers, first label on top."""
     fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(labels) + 1.0))
     y = list(range(len(labels)))[::-1]
-    err = [[e - lo_ for e, lo_ in zip(estimate, lo)], [hi_ - e for e, hi_ in zip(estimate, hi)]]
+    err = [[e - lo_ for e, lo_ in zip(estimate, lo, strict=False)], [hi_ - e for e, hi_ in zip(estimate, hi, strict=False)]]
     ax.barh(y, estimate, color=BLUE, alpha=0.8, xerr=err, capsize=3, ecolor="black")
-    for yi, e in zip(y, estimate):
+    for yi, e in zip(y, estimate, strict=False):
         ax.text(min(e, 1.0) + 0.01, yi, f"{e:.1%}", va="center", fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlim(0, 1.08)
@@ -52,7 +54,7 @@ def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]
     """One panel per series: 5-95% and 25-75% bands across trials, median line, mean dashed."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.4 * len(panels)), squeeze=False)
     x = list(range(len(months)))
-    for ax, (title, q) in zip(axes[:, 0], panels):
+    for ax, (title, q) in zip(axes[:, 0], panels, strict=False):
         ax.fill_between(x, q["q05"], q["q95"], color=BLUE, alpha=0.15, label="5-95%")
         ax.fill_between(x, q["q25"], q["q75"], color=BLUE, alpha=0.3, label="25-75%")
         ax.plot(x, q["q50"], color=BLUE, label="median")
@@ -71,7 +73,7 @@ def rung_bars(labels: list[str], shares: list[float]) -> str:
     fig, ax = plt.subplots(figsize=(7.5, 2.8))
     x = list(range(len(labels)))
     ax.bar(x, shares, color=GREY)
-    for xi, s in zip(x, shares):
+    for xi, s in zip(x, shares, strict=False):
         ax.text(xi, s + 0.01, f"{s:.0%}", ha="center", fontsize=7)
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("share of trials")

@@ -41,7 +41,7 @@ def run_manifest(scenario: Scenario, plan: dict, *, workers: int, started: dt.da
         "plan": plan,
         "workers": workers,
         "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(elapsed, 3),
         "command": shlex.join(command),
         "reproduce": shlex.join([

@@ -109,7 +109,7 @@ def run(
     if finished is not None:
         return finished
 
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     executor = local_executor(workers)
     try:

@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 import hashlib
 import json
+import re
 import tomllib
 import types
 import typing
@@ -27,6 +28,8 @@ MAX_EXTENDS_DEPTH = 16
 MAX_FILE_BYTES = 2_000_000
 
 _UNION_TAGS = {"militia", "state", "patron", "strike", "attack", "surge", "restrain"}
+_TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_AT = re.compile(r" \(at (?:line (\d+), column (\d+)|end of document)\)$")
 
 
 class Resolved:
@@ -56,7 +59,8 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
     real = path.resolve()
     if real in _chain:
         cycle = " -> ".join(_shown(p) for p in (*_chain, real))
-        raise InputError(f"error: {shown}: extends: expected a chain of files without a cycle, found {cycle}")
+        # The offending key is the `extends` that closes the cycle, in the file that refers back.
+        raise InputError(f"error: {_shown(_chain[-1])}: extends: expected a chain of files without a cycle, found {cycle}")
     if len(_chain) >= MAX_EXTENDS_DEPTH:
         raise InputError(f"error: {shown}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, found more")
     data = read_toml(path, referred_by=_shown(_chain[-1]) if _chain else None)
@@ -94,18 +98,27 @@ def read_toml(path: Path, referred_by: str | None = None) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"error: {shown}: expected valid TOML, found a syntax error: {e}") from None
+        where, message = _syntax_location(text, str(e))
+        raise InputError(f"error: {shown}: {where}: expected valid TOML, found a syntax error: {message}") from None
 
 
-def deep_merge(base: dict, override: dict) -> dict:
-    """Tables merge key by key (so a child overrides one rule by name); other values replace."""
+def deep_merge(base: dict, override: dict, _path: tuple = ()) -> dict:
+    """Tables merge key by key (so a child overrides one rule by name); other values replace.
+
+    A channel's weapon mix is replaced whole: it is one distribution that must sum to 1, and a
+    child that names a new mix means that mix, not a blend with its parent's weapons."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        path = (*_path, key)
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not _is_weapon_mix(path):
+            out[key] = deep_merge(out[key], value, path)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _is_weapon_mix(path: tuple) -> bool:
+    return len(path) == 5 and path[0] == "actors" and path[2] == "attacks" and path[4] == "weapons"
 
 
 def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenario>") -> Scenario:
@@ -114,7 +127,10 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err, data) for err in e.errors()]
+        errors = e.errors()
+        # A misspelt key also leaves the key it was meant to be missing: report the typo only.
+        typos = {(*err["loc"][:-1], _suggestion(err["loc"])) for err in errors if err["type"] == "extra_forbidden"}
+        problems = [_describe(err, data) for err in errors if not (err["type"] == "missing" and err["loc"] in typos)]
         raise _error(resolved, problems) from None
     problems = check_references(scenario)
     if problems:
@@ -156,8 +172,8 @@ def _describe(err: dict, data: dict) -> tuple[tuple, str]:
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         allowed = _allowed_keys(raw_loc[:-1])
-        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        near = _suggestion(raw_loc)
+        hint = f" (did you mean '{near}'?)" if near else ""
         return loc, f"expected one of the known keys ({', '.join(allowed)}), found unknown key '{loc[-1]}'{hint}"
     if kind == "missing":
         return loc, "expected this key, found it missing"
@@ -196,13 +212,31 @@ def _describe(err: dict, data: dict) -> tuple[tuple, str]:
     return loc, f"expected {expected}, found {_found(found)}"
 
 
+def _suggestion(raw_loc: tuple) -> str | None:
+    """The known key closest to an unknown one, if any is close."""
+    near = difflib.get_close_matches(str(raw_loc[-1]), _allowed_keys(tuple(raw_loc[:-1])), n=1)
+    return near[0] if near else None
+
+
+def _syntax_location(text: str, message: str) -> tuple[str, str]:
+    """Where a TOML syntax error is: the table it falls in (the last header before its
+    line, a best guess) and the line and column; and tomllib's message without its position."""
+    at = _TOML_AT.search(message)
+    lines = text.splitlines()
+    line = int(at.group(1)) if at and at.group(1) else len(lines) + 1
+    table = next((h.group(1) for h in map(_TABLE_HEADER.match, reversed(lines[: line - 1])) if h), None)
+    position = f"line {at.group(1)}, column {at.group(2)}" if at and at.group(1) else "end of file"
+    where = f"{table} ({position})" if table else position
+    return where, _TOML_AT.sub("", message)
+
+
 def _found(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return repr(value) if len(value) < 60 else repr(value[:57] + "...")
     if isinstance(value, float):
-        return f"{value:g}"
+        return repr(value)  # 2000.0, not 2000: a float where a whole number belongs must look like one
     if isinstance(value, (int, dt.date)):
         return str(value)
     if isinstance(value, dict):

@@ -13,10 +13,10 @@ parameter by a readable dotted path such as ``actors.iri.attacks.israel.rate_per
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -110,7 +110,7 @@ class HarmAccount(Strict):
     @model_validator(mode="after")
     def _one_memory(self) -> HarmAccount:
         if self.decay_days is not None and self.window_days is not None:
-            raise ValueError("give decay_days or window_days, not both")
+            raise ValueError("expected decay_days or window_days, not both, found both")
         return self
 
 
@@ -171,7 +171,7 @@ class RestrainEffect(Strict):
 
 
 Effect = Annotated[
-    Union[StrikeEffect, AttackEffect, SurgeEffect, RestrainEffect], Field(discriminator="type")
+    StrikeEffect | AttackEffect | SurgeEffect | RestrainEffect, Field(discriminator="type")
 ]
 
 
@@ -193,12 +193,14 @@ class AttackChannel(Strict):
     location: Name | None = None
     initial_restraint: InitialRestraint | None = None
 
-    @model_validator(mode="after")
-    def _mix_sums_to_one(self) -> AttackChannel:
-        total = sum(self.weapons.values())
+    @field_validator("weapons")
+    @classmethod
+    def _mix_sums_to_one(cls, weapons: dict[str, float]) -> dict[str, float]:
+        total = sum(weapons.values())
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"weapon shares must sum to 1, found {total:g}")
-        return self
+            shares = ", ".join(f"{w} {p:g}" for w, p in weapons.items())
+            raise ValueError(f"expected weapon shares summing to 1, found {total:.10g} ({shares})")
+        return weapons
 
 
 class Excitation(Strict):
@@ -264,7 +266,7 @@ class Patron(State):
     proxies: list[Name] = Field(default_factory=list)
 
 
-Actor = Annotated[Union[Militia, State, Patron], Field(discriminator="kind")]
+Actor = Annotated[Militia | State | Patron, Field(discriminator="kind")]
 
 
 # --- shocks and milestones -------------------------------------------------------------------
@@ -285,7 +287,7 @@ class Shock(Strict):
         given = [k for k in ("date", "day", "rate_per_day") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of date, day or rate_per_day, found "
+                "expected exactly one of date, day or rate_per_day, found "
                 + (", ".join(given) if given else "none")
             )
         return self
@@ -363,10 +365,10 @@ class ReferenceCheck:
         for name, shock in s.shocks.items():
             path = f"shocks.{name}"
             day = s.shock_day(shock)
-            if day is not None and not 0 <= day <= s.scenario.horizon_days:
+            if day is not None and not 0 <= day < s.scenario.horizon_days:
                 self.add(
                     path + (".date" if shock.date is not None else ".day"),
-                    f"expected a time within the horizon (day 0 to {s.scenario.horizon_days:g}"
+                    f"expected a time within the horizon (from day 0 to before day {s.scenario.horizon_days:g}"
                     f" from {s.scenario.start_date}), found day {day:g}",
                 )
             for i, eff in enumerate(shock.effects):
@@ -409,10 +411,14 @@ class ReferenceCheck:
         if len(names):
             radius = float(max(abs(np.linalg.eigvals(alpha))))
             if radius >= 1.0:
+                # Name the one militia whose excitation is at fault when there is only one, so
+                # the message points at its key (and the file that set it).
+                excited = [m for m in names if militias[m].excitation and any(militias[m].excitation.from_.values())]
                 self.add(
-                    "actors.*.excitation.from",
+                    f"actors.{excited[0]}.excitation.from" if len(excited) == 1 else "actors.*.excitation.from",
                     "expected a branching ratio (spectral radius of the excitation matrix) "
-                    f"below 1, or attacks multiply without end; found {radius:.3g}",
+                    f"below 1, or attacks multiply without end; found {radius:.3g}"
+                    + (f" (excitation of {', '.join(excited)})" if len(excited) > 1 else ""),
                 )
 
     def _state(self, name, st: State, militias, states) -> None:
@@ -457,6 +463,8 @@ class ReferenceCheck:
                 self.add(f"{path}.on", f"expected a target that {eff.by} has an attack channel on ({_choices(militias[eff.by].attacks)}), found '{eff.on}'")
             if eff.deaths > eff.casualties:
                 self.add(f"{path}.deaths", f"expected at most casualties ({eff.casualties}), found {eff.deaths}")
+            if eff.casualties > 0 and eff.hits == 0:
+                self.add(f"{path}.hits", f"expected at least 1 hit for {eff.casualties} casualties, found 0")
         elif isinstance(eff, SurgeEffect):
             self._actor_names(f"{path}.on", eff.on, militias, "a militia")
         elif isinstance(eff, RestrainEffect):

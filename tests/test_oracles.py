@@ -1,0 +1,280 @@
+"""Oracle tests: where theory knows the answer, the model must reproduce it within its Monte
+Carlo error (tolerances are z standard errors of the sample, never picked to pass)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from tests.conftest import Trials, assert_mean, make_scenario
+
+N = 2000
+
+
+def test_constant_rate_gives_poisson_counts():
+    rate, horizon = 2.0, 50.0
+    s = make_scenario({"actors": {"m": {"attacks": {"s": {"rate_per_day": rate}}}}}, horizon_days=horizon)
+    counts = Trials(s, N).count("attacks_on_s")
+    mean = rate * horizon
+    assert_mean(counts, mean)
+    # Sample variance of a Poisson sample: Var(s²) ≈ (μ4 − σ⁴)/n with μ4 = λ + 3λ².
+    se_var = math.sqrt((mean + 2 * mean**2) / N)
+    assert abs(counts.var(ddof=1) - mean) <= 4.5 * se_var
+    # Distribution: chi-square goodness of fit over bins with enough expected counts.
+    edges = np.arange(int(mean - 25), int(mean + 26), 5)
+    observed = np.histogram(counts, bins=np.concatenate([[-1], edges, [10**6]]))[0]
+    cdf = stats.poisson.cdf(np.concatenate([[-1], edges, [10**6]]), mean)
+    expected = np.diff(cdf) * N
+    assert stats.chisquare(observed, expected).pvalue > 1e-4
+
+
+def test_monthly_counts_add_up_and_follow_calendar_months():
+    s = make_scenario({"actors": {"m": {"attacks": {"s": {"rate_per_day": 3.0}}}}}, horizon_days=60.0)
+    t = Trials(s, 400)
+    k = t.monthly_series.index("attacks_on_s")
+    monthly = t.result.monthly[:, k, :]
+    assert t.months == ["2024-01", "2024-02"]
+    assert (monthly.sum(axis=1) == t.count("attacks_on_s")).all()
+    # January has 31 of the 60 days: its expected share of attacks is 31/60.
+    assert_mean(monthly[:, 0], 3.0 * 31)
+    assert_mean(monthly[:, 1], 3.0 * 29)
+
+
+def test_interception_thins_attacks_into_poisson_hits():
+    rate, horizon, p_int, p_hit, kappa, share = 5.0, 40.0, 0.6, 0.5, 0.8, 0.25
+    s = make_scenario({
+        "weapons": {"drone": {"p_hit": p_hit, "casualties_per_hit": kappa, "death_share": share}},
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": rate}}}, "s": {"interception": {"drone": p_int}}},
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    hits = t.count("hits_on_s")
+    m = rate * horizon * (1 - p_int) * p_hit
+    assert_mean(hits, m)
+    assert abs(hits.var(ddof=1) - m) <= 4.5 * math.sqrt((m + 2 * m**2) / N)
+    # Casualties: a Poisson(κ) number per hit, so mean mκ; deaths a binomial share of them.
+    assert_mean(t.count("casualties_on_s"), m * kappa)
+    assert_mean(t.count("deaths_on_s"), m * kappa * share)
+    assert (t.count("hits_on_s") <= t.count("attacks_on_s")).all()
+
+
+def test_weapon_mix_sets_the_hit_rate():
+    s = make_scenario({
+        "weapons": {"drone": {"p_hit": 0.2}, "cruise_missile": {"p_hit": 0.9}},
+        "actors": {
+            "m": {"attacks": {"s": {"rate_per_day": 4.0, "weapons": {"drone": 0.75, "cruise_missile": 0.25}}}},
+            "s": {"interception": {"drone": 0.5, "cruise_missile": 0.2}},
+        },
+    }, horizon_days=30.0)
+    per_attack = 0.75 * 0.5 * 0.2 + 0.25 * 0.8 * 0.9
+    assert_mean(Trials(s, N).count("hits_on_s"), 4.0 * 30.0 * per_attack)
+
+
+def _threshold_scenario(rate: float, threshold: float, horizon: float):
+    return make_scenario({
+        "actors": {
+            "m": {"attacks": {"s": {"rate_per_day": rate}}},
+            "s": {
+                "harm": {"attacks": {"sources": [{"by": ["m"], "per_incident": 1.0}]}},
+                "rules": {"retaliate": {
+                    "harm": "attacks", "threshold": threshold,
+                    "response": [{"type": "strike", "on": "m", "at": "x"}],
+                }},
+            },
+        },
+        "milestones": {"strike": {"when": {"by": ["s"], "kind": "strike"}}},
+        "ladder": ["first_attack", "strike"],
+    }, horizon_days=horizon)
+
+
+def test_threshold_on_poisson_attacks_gives_erlang_first_passage():
+    rate, n = 0.5, 5
+    t = Trials(_threshold_scenario(rate, float(n), 400.0), N)
+    days = t.day("strike")
+    assert not np.isnan(days).any()  # P(Erlang(5, 0.5) > 400) is about 1e-80
+    assert stats.kstest(days, stats.gamma(a=n, scale=1 / rate).cdf).pvalue > 1e-4
+    assert_mean(days, n / rate)
+    # The first attack is Exp(rate).
+    assert stats.kstest(t.day("first_attack"), stats.expon(scale=1 / rate).cdf).pvalue > 1e-4
+
+
+def test_first_passage_is_censored_at_the_horizon():
+    rate, n, horizon = 0.5, 5, 8.0
+    days = Trials(_threshold_scenario(rate, float(n), horizon), N).day("strike")
+    reached = ~np.isnan(days)
+    assert (days[reached] <= horizon).all()
+    p = stats.gamma(a=n, scale=1 / rate).cdf(horizon)
+    assert abs(reached.mean() - p) <= 4.5 * math.sqrt(p * (1 - p) / N)
+
+
+def test_self_excitation_matches_the_hawkes_mean():
+    mu, alpha, memory, horizon = 1.0, 0.5, 7.0, 100.0
+    s = make_scenario({"actors": {"m": {
+        "attacks": {"s": {"rate_per_day": mu}},
+        "excitation": {"memory_days": memory, "from": {"m": alpha}},
+    }}}, horizon_days=horizon)
+    beta = 1.0 / memory
+    k = beta * (1 - alpha)
+    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    counts = Trials(s, N).count("attacks_on_s")
+    assert_mean(counts, expected)
+    # Overdispersed, as a cluster process must be.
+    assert counts.var() > 1.5 * counts.mean()
+
+
+def test_cross_excitation_between_axis_members():
+    # Militia a excites b on the shared front; b's expected count gains α·E[N_a].
+    mu_a, mu_b, alpha, memory, horizon = 2.0, 0.5, 0.3, 3.0, 60.0
+    s = make_scenario({"actors": {
+        "a": {"kind": "militia", "attacks": {"s": {"rate_per_day": mu_a, "weapons": {"drone": 1.0}}}},
+        "m": {"attacks": {"s": {"rate_per_day": mu_b}}, "excitation": {"memory_days": memory, "from": {"a": alpha}}},
+    }}, horizon_days=horizon)
+    t = Trials(s, N)
+    beta = 1.0 / memory
+    # Each attack of a at time u adds α(1 − exp(−β(T − u))) expected attacks by b before T.
+    expected_b = mu_b * horizon + alpha * mu_a * (horizon - (1 - math.exp(-beta * horizon)) / beta)
+    assert_mean(t.count("attacks_by_m"), expected_b)
+    assert_mean(t.count("attacks_by_a"), mu_a * horizon)
+
+
+def test_capacity_cut_by_a_strike_recovers_exponentially():
+    mu, loss, kappa, day, horizon = 2.0, 0.5, 0.1, 10.0, 60.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": mu}}, "capacity_recovery_per_day": kappa}},
+        "shocks": {"strike": {"day": day, "effects": [
+            {"type": "strike", "by": "s", "on": "m", "at": "x", "capacity_loss": loss}]}},
+    }, horizon_days=horizon)
+    rest = horizon - day
+    expected = mu * (day + rest - loss * (1 - math.exp(-kappa * rest)) / kappa)
+    assert_mean(Trials(s, N).count("attacks_on_s"), expected)
+
+
+def test_capacity_without_recovery_stays_cut():
+    mu, loss, day, horizon = 2.0, 0.75, 20.0, 60.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": mu}}}},
+        "shocks": {"strike": {"day": day, "effects": [
+            {"type": "strike", "by": "s", "on": "m", "at": "x", "capacity_loss": loss}]}},
+    }, horizon_days=horizon)
+    assert_mean(Trials(s, N).count("attacks_on_s"), mu * (day + (horizon - day) * (1 - loss)))
+
+
+def test_surge_decays_exponentially():
+    mu, amplitude, tau, day, horizon = 1.0, 2.0, 10.0, 5.0, 40.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": mu}}}},
+        "shocks": {"solidarity": {"day": day, "effects": [
+            {"type": "surge", "on": ["m"], "amplitude": amplitude, "decay_days": tau}]}},
+    }, horizon_days=horizon)
+    expected = mu * (horizon + amplitude * tau * (1 - math.exp(-(horizon - day) / tau)))
+    assert_mean(Trials(s, N).count("attacks_on_s"), expected)
+
+
+def test_two_surges_with_the_same_decay_add_up():
+    mu, tau, horizon = 1.0, 5.0, 30.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": mu}}}},
+        "shocks": {
+            "first": {"day": 0.0, "effects": [{"type": "surge", "on": ["m"], "amplitude": 1.0, "decay_days": tau}]},
+            "second": {"day": 10.0, "effects": [{"type": "surge", "on": ["m"], "amplitude": 3.0, "decay_days": tau}]},
+        },
+    }, horizon_days=horizon)
+    expected = mu * (horizon + 1.0 * tau * (1 - math.exp(-horizon / tau)) + 3.0 * tau * (1 - math.exp(-(horizon - 10) / tau)))
+    assert_mean(Trials(s, N).count("attacks_on_s"), expected)
+
+
+def test_restraint_with_redirect_moves_effort_to_the_open_front():
+    mu_a, mu_b, share, ramp, factor, duration, horizon = 1.0, 2.0, 0.5, 10.0, 0.25, 30.0, 60.0
+    s = make_scenario({
+        "actors": {
+            "m": {
+                "attacks": {"s": {"rate_per_day": mu_a}, "t": {"rate_per_day": mu_b, "weapons": {"drone": 1.0}}},
+                "redirect": {"share": share, "ramp_days": ramp},
+            },
+            "t": {"kind": "state"},
+        },
+        "shocks": {"order": {"day": 0.0, "effects": [
+            {"type": "restrain", "militias": ["m"], "front": "t", "factor": factor, "duration_days": duration}]}},
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    assert_mean(t.count("attacks_on_t"), mu_b * (factor * duration + (horizon - duration)))
+    target = share * (1 - factor) * mu_b
+    ramped = target * (duration - ramp * (1 - math.exp(-duration / ramp)))
+    at_lift = target * (1 - math.exp(-duration / ramp))
+    decay = at_lift * ramp * (1 - math.exp(-(horizon - duration) / ramp))
+    assert_mean(t.count("attacks_on_s"), mu_a * horizon + ramped + decay)
+
+
+def test_initial_restraint_starts_with_redirect_fully_ramped():
+    mu_a, mu_b, share, factor, remaining, horizon = 0.5, 2.0, 0.5, 0.0, 20.0, 50.0
+    s = make_scenario({
+        "actors": {
+            "m": {
+                "attacks": {
+                    "s": {"rate_per_day": mu_a},
+                    "t": {"rate_per_day": mu_b, "weapons": {"drone": 1.0},
+                          "initial_restraint": {"factor": factor, "remaining_days": remaining}},
+                },
+                "redirect": {"share": share, "ramp_days": 5.0},
+            },
+            "t": {"kind": "state"},
+        },
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    assert_mean(t.count("attacks_on_t"), mu_b * (horizon - remaining))
+    target = share * mu_b
+    after = target * 5.0 * (1 - math.exp(-(horizon - remaining) / 5.0))
+    assert_mean(t.count("attacks_on_s"), mu_a * horizon + target * remaining + after)
+
+
+def test_random_shocks_arrive_as_a_poisson_process():
+    rate, horizon = 0.2, 100.0
+    s = make_scenario({"shocks": {"raids": {"rate_per_day": rate, "effects": [
+        {"type": "strike", "by": "s", "on": "m", "at": "x"}]}}}, horizon_days=horizon)
+    strikes = Trials(s, N).count("strikes_by_s")
+    assert_mean(strikes, rate * horizon)
+    assert abs(strikes.var(ddof=1) - rate * horizon) <= 4.5 * math.sqrt((20 + 2 * 400) / N)
+
+
+def test_salvo_goes_through_the_defence_missile_by_missile():
+    count, p_int, p_hit = 100, 0.8, 0.5
+    s = make_scenario({
+        "weapons": {"ballistic_missile": {"p_hit": p_hit}},
+        "actors": {
+            "s": {"interception": {"ballistic_missile": p_int}},
+            "p": {"kind": "patron", "harm": {"h": {"sources": [{"by": ["s"], "on": ["m"], "per_incident": 1.0}]}},
+                  "rules": {"fire": {"harm": "h", "threshold": 1.0, "response": [
+                      {"type": "strike", "on": "s", "at": "s", "salvo": {"ballistic_missile": count}}]}}},
+        },
+        "shocks": {"provocation": {"day": 1.0, "effects": [{"type": "strike", "by": "s", "on": "m", "at": "x"}]}},
+        "milestones": {"salvo_hits": {"when": {"by": ["p"], "min_hits": 15}}},
+        "ladder": ["first_attack", "salvo_hits"],
+    }, horizon_days=10.0)
+    reached = ~np.isnan(Trials(s, N).day("salvo_hits"))
+    p = stats.binom.sf(14, count, (1 - p_int) * p_hit)
+    assert abs(reached.mean() - p) <= 4.5 * math.sqrt(p * (1 - p) / N)
+
+
+def test_self_excitation_of_a_quiet_channel_starts_at_its_first_attack():
+    # A low base rate puts the first attack late: its offspring must not be discounted by the
+    # time before it.
+    mu, alpha, memory, horizon = 0.02, 0.6, 20.0, 150.0
+    s = make_scenario({"weapons": {"drone": {"p_hit": 0.0}}, "actors": {"m": {
+        "attacks": {"s": {"rate_per_day": mu}},
+        "excitation": {"memory_days": memory, "from": {"m": alpha}},
+    }}}, horizon_days=horizon)
+    k = (1 - alpha) / memory
+    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    assert_mean(Trials(s, 4000).count("attacks_on_s"), expected)
+
+
+def test_forced_attack_excites_its_own_channel():
+    # No base rate: every attack descends from the forced one, E[N] = α/(1 − α) offspring.
+    alpha, memory = 0.5, 5.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": 0.0}},
+                         "excitation": {"memory_days": memory, "from": {"m": alpha}}}},
+        "shocks": {"spark": {"day": 1.0, "effects": [{"type": "attack", "by": "m", "on": "s"}]}},
+    }, horizon_days=300.0)
+    assert_mean(Trials(s, N).count("attacks_on_s") - 1, alpha / (1 - alpha))
