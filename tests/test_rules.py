@@ -135,7 +135,7 @@ def test_surges_with_equal_decay_merge_and_others_stay_apart():
     m.surge(0.0, 1.0, 10.0)
     m.surge(5.0, 2.0, 10.0)
     m.surge(5.0, 1.0, 3.0)
-    assert m.surge_tau == [10.0, 3.0]
+    assert [round(1 / k, 9) for _, _, k in m.surges] == [10.0, 3.0]
     expected = 1 + math.exp(-1.0) + 2 * math.exp(-0.5) + math.exp(-5 / 3)
     assert m.surge_level(10.0) == pytest.approx(expected)
 
@@ -251,7 +251,7 @@ def test_strike_effect_cuts_capacity_counts_and_reaches_milestones():
             {"type": "strike", "by": "s", "on": "m", "at": "x", "capacity_loss": 0.4}]}},
     }, horizon_days=5.0)
     out = w.run()
-    assert w.militias["m"].capacity == pytest.approx(0.6)
+    assert w.militias["m"].capacity_at(5.0) == pytest.approx(0.6)
     assert out.milestone_days[1] == 3.0
     assert out.max_rung == 2
     assert out.totals[w.tally.index["strikes_by_s"]] == 1
@@ -339,3 +339,21 @@ def test_event_count_is_the_number_of_simpy_events_processed():
     finally:
         simpy.Environment.step = original
     assert out.n_events == len(counted) - 1  # less the environment's own stop event
+
+
+@pytest.mark.parametrize(("n", "p"), [(180, 0.05), (10, 0.3), (40, 0.9), (500, 0.2), (1, 0.5)])
+def test_binomial_sampler_matches_the_binomial_law(n, p):
+    from scipy import stats
+
+    s = Stream(99)
+    draws = np.array([s.binomial(n, p) for _ in range(20000)])
+    assert abs(draws.mean() - n * p) < 4.5 * math.sqrt(n * p * (1 - p) / draws.size)
+    support = np.arange(n + 1)
+    observed = np.bincount(draws, minlength=n + 1)
+    expected = stats.binom.pmf(support, n, p) * draws.size
+    keep = expected > 5
+    pooled_obs = np.append(observed[keep], observed[~keep].sum())
+    pooled_exp = np.append(expected[keep], expected[~keep].sum())
+    if pooled_exp[-1] < 5:
+        pooled_obs, pooled_exp = pooled_obs[:-1], pooled_exp[:-1] * pooled_obs[:-1].sum() / pooled_exp[:-1].sum()
+    assert stats.chisquare(pooled_obs, pooled_exp).pvalue > 1e-4

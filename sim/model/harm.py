@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from collections import deque
 
+exp = math.exp
+
 
 class HarmAccount:
     """A decaying, windowed or cumulative sum of harm; `rules` are checked on every deposit."""
 
-    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules")
+    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "lowest_threshold")
 
     def __init__(self, name: str, decay_days: float | None, window_days: float | None):
         self.name = name
@@ -28,6 +30,7 @@ class HarmAccount:
         self.window_days = window_days
         self.deposits: deque[tuple[float, float]] = deque()
         self.rules: list[RetaliationRule] = []
+        self.lowest_threshold = math.inf  # below it, no rule can decide
 
     def level(self, now: float) -> float:
         """The account's value at `now` (without changing it)."""
@@ -40,7 +43,7 @@ class HarmAccount:
 
     def deposit(self, now: float, amount: float) -> None:
         if self.decay_days is not None:
-            self.value = self.value * math.exp((self.t - now) / self.decay_days) + amount
+            self.value = self.value * exp((self.t - now) / self.decay_days) + amount
             self.t = now
         elif self.window_days is not None:
             deposits = self.deposits
@@ -51,9 +54,10 @@ class HarmAccount:
             self.value = sum(a for _, a in deposits)
         else:
             self.value += amount
-        for rule in self.rules:  # re-read the value: a rule that acts may discharge it
-            if self.value >= rule.threshold and now >= rule.ready_at:
-                rule.decide(now)
+        if self.value >= self.lowest_threshold:
+            for rule in self.rules:  # re-read the value: a rule that acts may discharge it
+                if self.value >= rule.threshold and now >= rule.ready_at:
+                    rule.decide(now)
 
     def discharge(self, now: float, share: float) -> None:
         """Remove a share of the harm held now (a response answered it)."""
@@ -93,6 +97,7 @@ class RetaliationRule:
         self.decisions = 0
         self.launches = 0
         account.rules.append(self)
+        account.lowest_threshold = min(account.lowest_threshold, threshold)
 
     def decide(self, now: float) -> None:
         self.decisions += 1

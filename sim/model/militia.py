@@ -39,8 +39,8 @@ class Militia:
     """
 
     __slots__ = (
-        "name", "axis", "world", "channels", "capacity", "capacity_t", "recovery",
-        "surge_amp", "surge_tau", "surge_t", "surge_sum", "redirect_share", "ramp_days",
+        "name", "axis", "world", "channels", "deficit", "deficit_t", "recovery",
+        "surges", "redirect_share", "ramp_days",
         "strikes_received",
     )
 
@@ -49,13 +49,10 @@ class Militia:
         self.axis = axis
         self.world = world
         self.channels: dict[str, AttackChannel] = {}
-        self.capacity = 1.0
-        self.capacity_t = 0.0
+        self.deficit = 0.0  # 1 − c at the last strike, which decays as exp(−κ(t − deficit_t))
+        self.deficit_t = 0.0
         self.recovery = recovery_per_day
-        self.surge_amp: list[float] = []
-        self.surge_tau: list[float] = []
-        self.surge_t = 0.0
-        self.surge_sum = 0.0
+        self.surges: list[tuple[float, float, float]] = []  # (amplitude at t_s, t_s, 1/τ)
         self.redirect_share = redirect_share
         self.ramp_days = ramp_days
         self.strikes_received = 0
@@ -64,44 +61,36 @@ class Militia:
 
     def capacity_at(self, now: float) -> float:
         """c(now), recovering as dc/dt = κ(1 − c) since the last strike."""
-        c = self.capacity
-        if c < 1.0 and self.recovery > 0.0 and now != self.capacity_t:
-            c = self.capacity = 1.0 - (1.0 - c) * math.exp(self.recovery * (self.capacity_t - now))
-            self.capacity_t = now
-        return c
+        if self.deficit == 0.0:
+            return 1.0
+        return 1.0 - self.deficit * math.exp(self.recovery * (self.deficit_t - now))
 
     def strike(self, now: float, loss: float) -> None:
         """A strike destroys a share `loss` of what capacity is left (intensity only falls)."""
         self.strikes_received += 1
-        self.capacity = self.capacity_at(now) * (1.0 - loss)
-        self.capacity_t = now
+        self.deficit = 1.0 - self.capacity_at(now) * (1.0 - loss)
+        self.deficit_t = now
 
     # --- surges -----------------------------------------------------------------------------
 
     def surge_level(self, now: float) -> float:
         """s(now) = 1 + Σ A·exp(−(now − t_s)/τ)."""
-        if now != self.surge_t:
-            amps, taus = self.surge_amp, self.surge_tau
-            dt = self.surge_t - now
-            total = 0.0
-            for i in range(len(amps)):
-                a = amps[i] = amps[i] * math.exp(dt / taus[i])
-                total += a
-            self.surge_sum = total
-            self.surge_t = now
-        return 1.0 + self.surge_sum
+        s = 1.0
+        for amplitude, t, inverse_tau in self.surges:
+            s += amplitude * math.exp((t - now) * inverse_tau)
+        return s
 
     def surge(self, now: float, amplitude: float, decay_days: float) -> None:
         """Add a shock A·exp(−(t − now)/τ); shocks sharing τ are kept as one exact sum."""
         if amplitude <= 0.0:
             return
-        self.surge_level(now)
-        if decay_days in self.surge_tau:
-            self.surge_amp[self.surge_tau.index(decay_days)] += amplitude
+        inverse_tau = 1.0 / decay_days
+        for i, (a, t, k) in enumerate(self.surges):
+            if k == inverse_tau:
+                self.surges[i] = (a * math.exp((t - now) * k) + amplitude, now, k)
+                break
         else:
-            self.surge_tau.append(decay_days)
-            self.surge_amp.append(amplitude)
-        self.surge_sum += amplitude
+            self.surges.append((amplitude, now, inverse_tau))
         for ch in self.channels.values():
             ch.nudge()
 
@@ -129,7 +118,7 @@ class Militia:
         share = self.redirect_share / (len(channels) - 1)
         for ch in channels:
             target = share * sum((1.0 - o.restraint) * o.base for o in channels if o is not ch)
-            ch.set_redirect(now, target, self.ramp_days, ramped)
+            ch.set_redirect(now, target, ramped)
 
 
 class AttackChannel:
@@ -138,8 +127,8 @@ class AttackChannel:
     __slots__ = (
         "militia", "target", "world", "env", "stream", "base", "hit_cum", "casualties_mean",
         "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
-        "restraint_end", "restraint_episode", "redirect", "redirect_t", "redirect_target",
-        "ramp_days", "route", "deposits", "milestones_all", "milestones_any", "series", "totals",
+        "restraint_end", "restraint_episode", "redirect_gap", "redirect_t", "redirect_target",
+        "route", "deposits", "milestones_all", "milestones_any", "series", "counts",
         "edges", "attacks_on", "attacks_by", "hits_on", "process", "nudged",
     )
 
@@ -162,17 +151,16 @@ class AttackChannel:
         self.restraint = 1.0
         self.restraint_end = 0.0
         self.restraint_episode = 0
-        self.redirect = 0.0
-        self.redirect_t = 0.0
         self.redirect_target = 0.0
-        self.ramp_days = 1.0
+        self.redirect_gap = 0.0  # R − target at redirect_t; it decays as exp(−(t − redirect_t)/ramp)
+        self.redirect_t = 0.0
         self.route = route
         self.deposits = route.deposits
         self.milestones_all = route.milestones
         self.milestones_any = [m for m in route.milestones if m.unconditional]
         self.series = series
         tally = world.tally
-        self.totals, self.edges = tally.totals, tally.edges
+        self.counts, self.edges = tally.counts, tally.edges
         self.attacks_on, self.attacks_by, self.hits_on = (tally.monthly[i] for i in series[:3])
         self.process = None
         self.nudged = False
@@ -187,9 +175,9 @@ class AttackChannel:
         loop computes the same inline, with its bound; this is the formula for readers and
         tests."""
         m = self.militia
-        c = m.capacity_at(now) if m.capacity < 1.0 else 1.0
+        c = m.capacity_at(now)
         rate = self.base + self.redirect_at(now)
-        if m.surge_amp:
+        if m.surges:
             rate *= m.surge_level(now)
         e = self.excitation
         if e and self.excite_t != now:
@@ -198,11 +186,10 @@ class AttackChannel:
         return c * self.restraint * (rate + e)
 
     def redirect_at(self, now: float) -> float:
-        r, target = self.redirect, self.redirect_target
-        if r != target and now != self.redirect_t:
-            r = self.redirect = target + (r - target) * math.exp((self.redirect_t - now) / self.ramp_days)
-            self.redirect_t = now
-        return r
+        """R(now), relaxing from its last change towards its target."""
+        if not self.redirect_gap:
+            return self.redirect_target
+        return self.redirect_target + self.redirect_gap * math.exp((self.redirect_t - now) / self.militia.ramp_days)
 
     # --- outside changes --------------------------------------------------------------------
 
@@ -243,12 +230,11 @@ class AttackChannel:
         self.militia.update_redirect(now)
         self.nudge()
 
-    def set_redirect(self, now: float, target: float, ramp_days: float, ramped: bool) -> None:
+    def set_redirect(self, now: float, target: float, ramped: bool) -> None:
         current = target if ramped else self.redirect_at(now)
-        self.redirect = current
+        self.redirect_gap = current - target
         self.redirect_t = now
         self.redirect_target = target
-        self.ramp_days = ramp_days
         if target > current:
             self.nudge()
 
@@ -272,10 +258,11 @@ class AttackChannel:
         recovery = m.recovery
         capacity_window = 0.5 / recovery if recovery > 0.0 else INF
         beta, base, self_jump = self.beta, self.base, self.self_jump
+        ramp_days = m.ramp_days
         p_hit = self.hit_cum[-1]
-        edges, totals = self.edges, self.totals
+        edges = self.edges
+        month, next_edge = 0, edges[0] if edges else INF
         attacks_on, attacks_by = self.attacks_on, self.attacks_by
-        on_attacks, by_attacks = self.series[0], self.series[1]
         excites, milestones_any = self.excites, self.milestones_any
         deposits_any = [(account, per_incident) for account, per_incident, *_ in self.deposits if per_incident]
         candidate = False
@@ -283,32 +270,33 @@ class AttackChannel:
         while True:
             now = env._now  # the `now` property costs a call; this loop reads it every event
             # λ(now), as `intensity`, and λ̄ on [now, now + window].
-            c = m.capacity
-            window = INF
-            if c < 1.0:
+            deficit = m.deficit
+            if deficit:
                 if recovery > 0.0:
-                    if now != m.capacity_t:
-                        c = m.capacity = 1.0 - (1.0 - c) * exp(recovery * (m.capacity_t - now))
-                        m.capacity_t = now
+                    deficit *= exp(recovery * (m.deficit_t - now))
                     window = capacity_window
-                    c_bar = 1.0 - (1.0 - c) * HALF_DECAY
+                    c_bar = 1.0 - deficit * HALF_DECAY
                 else:
-                    c_bar = c
+                    window = INF
+                    c_bar = 1.0 - deficit
+                c = 1.0 - deficit
             else:
-                c_bar = 1.0
+                c = c_bar = 1.0
+                window = INF
             rate = rate_bar = base
-            redirect, target = self.redirect, self.redirect_target
-            if redirect != target:
-                if now != self.redirect_t:
-                    redirect = self.redirect = target + (redirect - target) * exp((self.redirect_t - now) / self.ramp_days)
-                    self.redirect_t = now
-                rate_bar += target if redirect < target else redirect
+            target, gap = self.redirect_target, self.redirect_gap
+            if gap:
+                redirect = target + gap * exp((self.redirect_t - now) / ramp_days)
                 rate += redirect
-            elif redirect:
-                rate += redirect
-                rate_bar += redirect
-            if m.surge_amp:
-                surge = m.surge_level(now) if now != m.surge_t else 1.0 + m.surge_sum
+                rate_bar += target if gap < 0.0 else redirect
+            elif target:
+                rate += target
+                rate_bar += target
+            surges = m.surges
+            if surges:
+                surge = 1.0
+                for amplitude, t, inverse_tau in surges:
+                    surge += amplitude * exp((t - now) * inverse_tau)
                 rate *= surge
                 rate_bar *= surge
             e = self.excitation
@@ -326,11 +314,11 @@ class AttackChannel:
                 if u < p_hit:
                     next_bar += self.attack_hit(now, u)
                 else:
-                    month = bisect_right(edges, now)
+                    while now >= next_edge:  # calendar month of the attack (time only moves on)
+                        month += 1
+                        next_edge = edges[month] if month < len(edges) else INF
                     attacks_on[month] += 1
                     attacks_by[month] += 1
-                    totals[on_attacks] += 1
-                    totals[by_attacks] += 1
                     if self_jump:
                         self.excitation = e + self_jump
                         self.excite_t = now
@@ -344,7 +332,6 @@ class AttackChannel:
                     for account, amount in deposits_any:
                         account.deposit(now, amount)
             lam_bar = next_bar
-            self.nudged = False
             candidate = False
             try:
                 if lam_bar <= 0.0:
@@ -357,7 +344,7 @@ class AttackChannel:
                         yield timeout(wait)
                         candidate = True
             except simpy.Interrupt:
-                pass
+                self.nudged = False
 
     def attack_hit(self, now: float, u: float) -> float:
         """An attack that hits: the weapon from the hit table, then casualties and deaths.
@@ -371,7 +358,8 @@ class AttackChannel:
         deaths = stream.binomial(casualties, self.death_share[w]) if casualties else 0
         self.record(now, 1, casualties, deaths)
         m = self.militia
-        c_bar = 1.0 if m.capacity >= 1.0 else (1.0 - (1.0 - m.capacity) * HALF_DECAY if m.recovery > 0.0 else m.capacity)
+        deficit = m.deficit * math.exp(m.recovery * (m.deficit_t - now)) if m.deficit else 0.0
+        c_bar = 1.0 - deficit * (HALF_DECAY if m.recovery > 0.0 else 1.0)
         return c_bar * self.restraint * self.self_jump
 
     def record(self, now: float, hits: int, casualties: int, deaths: int) -> None:
@@ -379,15 +367,11 @@ class AttackChannel:
         month = bisect_right(self.edges, now)
         self.attacks_on[month] += 1
         self.attacks_by[month] += 1
-        totals = self.totals
-        on_attacks, by_attacks, on_hits, on_casualties, on_deaths = self.series
-        totals[on_attacks] += 1
-        totals[by_attacks] += 1
         if hits:
-            totals[on_hits] += hits
             self.hits_on[month] += hits
-            totals[on_casualties] += casualties
-            totals[on_deaths] += deaths
+            counts = self.counts
+            counts[self.series[3]] += casualties
+            counts[self.series[4]] += deaths
         if self.self_jump:
             self.excite(now, self.self_jump)
             self.nudge()  # a forced attack comes from outside the channel's own loop

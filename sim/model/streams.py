@@ -15,6 +15,7 @@ platform. It is created on the first draw, since many rules and shocks never dra
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import zlib
@@ -22,6 +23,7 @@ import zlib
 import numpy as np
 
 
+@functools.lru_cache(maxsize=4096)
 def stream_key(name: str) -> int:
     """A stable 32-bit key for a stream name (crc32: the same on every platform and run)."""
     return zlib.crc32(name.encode("utf-8"))
@@ -66,13 +68,27 @@ class Stream:
         return k
 
     def binomial(self, n: int, p: float) -> int:
-        """Binomial(n, p) as n Bernoulli draws (n is a casualty count, small)."""
+        """Binomial(n, p) by inversion of one uniform (exact; n·p is small here), falling back
+        to n Bernoulli draws when n·p is large."""
         if n <= 0 or p <= 0.0:
             return 0
         if p >= 1.0:
             return n
-        uniform = self.uniform
-        return sum(1 for _ in range(n) if uniform() < p)
+        if p > 0.5:
+            return n - self.binomial(n, 1.0 - p)
+        if n * p > 30.0:
+            uniform = self.uniform
+            return sum(1 for _ in range(n) if uniform() < p)
+        q = 1.0 - p
+        ratio = p / q
+        prob = q**n
+        u = self.uniform()
+        k = 0
+        while u > prob and k < n:
+            u -= prob
+            k += 1
+            prob *= ratio * (n - k + 1) / k
+        return k
 
 
 class Streams:

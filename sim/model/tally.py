@@ -39,31 +39,31 @@ def series_names(targets: list[str], militias: list[str], strikers: list[str]) -
 
 
 class Tally:
-    """Totals and monthly counts of one trial. `add(series_index, now, amount)` records."""
+    """Counts of one trial. A monthly series is kept only by month (its total is the sum);
+    the others only as totals. `add(series_index, now, amount)` records either kind."""
 
-    __slots__ = ("names", "index", "totals", "monthly", "monthly_of", "edges", "months")
+    __slots__ = ("names", "index", "counts", "monthly", "monthly_of", "edges", "months")
 
     def __init__(self, names: list[str], months: list[str], edges: list[float]):
         self.names = names
         self.index = {n: i for i, n in enumerate(names)}
-        self.totals = [0] * len(names)
+        self.counts = [0] * len(names)
         self.months = months
         self.edges = edges
-        self.monthly_of = [
-            j for j, n in enumerate(names) if n.startswith(MONTHLY_PREFIXES)
-        ]
-        slot = {j: k for k, j in enumerate(self.monthly_of)}
-        self.monthly = [[0] * len(months) if j in slot else None for j in range(len(names))]
+        self.monthly_of = [j for j, n in enumerate(names) if n.startswith(MONTHLY_PREFIXES)]
+        monthly = set(self.monthly_of)
+        self.monthly = [[0] * len(months) if j in monthly else None for j in range(len(names))]
 
     def add(self, series: int, now: float, amount: int = 1) -> None:
-        self.totals[series] += amount
         row = self.monthly[series]
-        if row is not None:
+        if row is None:
+            self.counts[series] += amount
+        else:
             row[bisect_right(self.edges, now)] += amount
 
-    def monthly_names(self) -> list[str]:
-        return [self.names[j] for j in self.monthly_of]
+    def totals(self) -> list[int]:
+        return [c if row is None else sum(row) for c, row in zip(self.counts, self.monthly, strict=False)]
 
     def monthly_counts(self) -> list[list[int]]:
-        """[series][month] for the monthly series, in `monthly_names()` order."""
+        """[series][month] for the monthly series, in the order of `names`."""
         return [self.monthly[j] for j in self.monthly_of]

@@ -34,11 +34,13 @@ class Arsenal:
         self.casualties_mean = [w.casualties_per_hit for w in weapons.values()]
         self.death_share = [w.death_share for w in weapons.values()]
 
-    def outcome(self, w: int, p_intercept: float, stream) -> tuple[int, int, int]:
-        if stream.uniform() < p_intercept or stream.uniform() >= self.p_hit[w]:
-            return 0, 0, 0
-        casualties = stream.poisson(self.casualties_mean[w])
-        return 1, casualties, stream.binomial(casualties, self.death_share[w])
+    def volley(self, w: int, count: int, p_intercept: float, stream) -> tuple[int, int, int]:
+        """(hits, casualties, deaths) of `count` projectiles of weapon w, each intercepted,
+        missing or hitting independently: hits are binomial, and the casualties of h hits,
+        a sum of h Poisson draws, are Poisson with h times the mean."""
+        hits = stream.binomial(count, (1.0 - p_intercept) * self.p_hit[w])
+        casualties = stream.poisson(hits * self.casualties_mean[w]) if hits else 0
+        return hits, casualties, stream.binomial(casualties, self.death_share[w])
 
 
 class Route:
@@ -108,6 +110,13 @@ class Blueprint:
             (name, scenario.ladder.index(name) + 1, spec) for name, spec in scenario.milestones.items()
         ]
         self._routes: dict[tuple, tuple[list, list]] = {}
+        self.responses = {
+            (name, rule_name): [compile_effect(self, e, name) for e in rule.response]
+            for name, st in scenario.states().items() for rule_name, rule in st.rules.items()
+        }
+        self.shock_effects = {
+            name: [compile_effect(self, e, None) for e in shock.effects] for name, shock in scenario.shocks.items()
+        }
 
     def hit_table(self, mix: dict[str, float], target: str) -> list[float]:
         """Cumulative P(the attack hits with weapon w) over weapons, for one channel: the
@@ -213,7 +222,7 @@ class World:
     def _build_rules(self) -> None:
         for name, st in self.scenario.states().items():
             for rule_name, r in st.rules.items():
-                response = [compile_effect(self, e, name) for e in r.response]
+                response = self.blueprint.responses[(name, rule_name)]
                 self.rules.append(RetaliationRule(
                     rule_name, name, self.accounts[self.blueprint.account_index[(name, r.harm)]],
                     r.threshold, r.probability, list(r.ally_restraint.values()), r.cooldown_days,
@@ -223,7 +232,7 @@ class World:
     def _build_shocks(self) -> list[ScheduledShock]:
         shocks = []
         for name, spec in self.scenario.shocks.items():
-            effects = [compile_effect(self, e, None) for e in spec.effects]
+            effects = self.blueprint.shock_effects[name]
             stream = self.streams(f"shock:{name}")
             day = self.scenario.shock_day(spec)
             if day is None:
@@ -274,6 +283,6 @@ class World:
             n_events=n_events,
             milestone_days=[m.t if m.t is not None else math.nan for m in self.milestones],
             max_rung=max_rung(self.milestones),
-            totals=list(self.tally.totals),
+            totals=self.tally.totals(),
             monthly=self.tally.monthly_counts(),
         )
