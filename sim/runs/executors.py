@@ -38,12 +38,11 @@ def local_executor(workers: int | None) -> Executor:
     workers = workers or available_cores()
     if workers <= 1:
         return InlineExecutor()
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        # Workers fork from a server that has already imported the model: quick to start.
-        context.set_forkserver_preload(["sim.engine.chunk"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    # Where it exists, fork: workers start at once with the model already imported, and a
+    # script or notebook that calls `sim.run` is not re-run in each worker. The pool forks all
+    # its workers before it starts its own thread, and workers only simulate.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
     pool.workers = workers  # type: ignore[attr-defined]
     return pool
 

@@ -92,6 +92,16 @@ class RunWriter:
         write_text(self.out / "scenario.toml", scenario_toml(self.scenario))
         return table
 
+    def abort(self) -> None:
+        """Drop the half-written Parquet files (the chunk checkpoints stay for --resume)."""
+        for writer in (self._trials, self._monthly):
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - already broken: nothing more to save
+                pass
+        for tmp in (self._trials_tmp, self._monthly_tmp):
+            tmp.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
     def write_report(self, manifest: dict) -> None:
         write_run_report(self.out, self.scenario, self.summary, manifest)
 

@@ -112,17 +112,15 @@ def run(
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     executor = local_executor(workers)
+    writer = RunWriter(out, scenario, RunLayout.of(scenario))
     try:
-        _simulate(scenario, plan, out / CHUNKS, executor, progress)
-    except KeyboardInterrupt:
+        _simulate(scenario, plan, out / CHUNKS, executor, progress, writer)
+    except BaseException:
+        writer.abort()
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    layout = RunLayout.of(scenario)
-    writer = RunWriter(out, scenario, layout)
-    for start, _stop in plan.chunks():
-        writer.add(read_arrays(out / CHUNKS / _chunk_name(start)))
     summary = writer.finish()
     manifest = manifests.run_manifest(
         scenario, plan.as_dict(), workers=executor_workers(executor), started=started,
@@ -177,18 +175,39 @@ def _chunk_name(start: int) -> str:
     return f"chunk-{start:012d}.npz"
 
 
-def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: bool | None) -> None:
-    """Run every chunk not yet checkpointed; at most two per worker are in flight at once."""
+def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: bool | None,
+              writer: RunWriter) -> None:
+    """Run every chunk not yet checkpointed (at most two per worker in flight), checkpoint each
+    as it finishes, and hand chunks to `writer` in trial order as soon as their turn comes, so
+    writing overlaps simulating and only out-of-order chunks wait in memory."""
     text = scenario.model_dump_json(by_alias=True)
-    todo = [(a, b) for a, b in plan.chunks() if not (folder / _chunk_name(a)).exists()]
-    done_trials = plan.trials - sum(b - a for a, b in todo)
-    bar = tqdm(total=plan.trials, initial=done_trials, unit="trial", disable=None if progress is None else not progress,
-               file=sys.stderr, dynamic_ncols=True, desc=scenario.scenario.name)
+    chunks = plan.chunks()
+    on_disk = {a for a, _ in chunks if (folder / _chunk_name(a)).exists()}
+    todo = [(a, b) for a, b in chunks if a not in on_disk]
+    bar = tqdm(total=plan.trials, initial=plan.trials - sum(b - a for a, b in todo), unit="trial",
+               disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True,
+               desc=scenario.scenario.name)
+    ready: dict[int, dict] = {}
     failures: list[tuple[int, str]] = []
+    written = 0
+
+    def write_in_order() -> None:
+        nonlocal written
+        while written < len(chunks) and not failures:
+            start = chunks[written][0]
+            if start in ready:
+                writer.add(ready.pop(start))
+            elif start in on_disk:
+                writer.add(read_arrays(folder / _chunk_name(start)))
+            else:
+                return
+            written += 1
+
     pending = set()
     queue = iter(todo)
     in_flight = 2 * executor_workers(executor)
     try:
+        write_in_order()
         while True:
             while len(pending) < in_flight:
                 nxt = next(queue, None)
@@ -203,12 +222,12 @@ def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: 
                 if result.failures:
                     failures.extend(result.failures)
                     continue
-                write_arrays(
-                    folder / _chunk_name(result.start), n_events=result.n_events,
-                    milestone_days=result.milestone_days, max_rung=result.max_rung,
-                    totals=result.totals, monthly=result.monthly,
-                )
+                arrays = {"n_events": result.n_events, "milestone_days": result.milestone_days,
+                          "max_rung": result.max_rung, "totals": result.totals, "monthly": result.monthly}
+                write_arrays(folder / _chunk_name(result.start), **arrays)
+                ready[result.start] = arrays
                 bar.update(result.stop - result.start)
+            write_in_order()
     finally:
         bar.close()
     if failures:
