@@ -184,7 +184,7 @@ def test_two_surges_with_the_same_decay_add_up():
     assert_mean(Trials(s, N).count("attacks_on_s"), expected)
 
 
-def test_restraint_with_redirect_moves_effort_to_the_open_front():
+def test_restraint_with_redirect_moves_effort_to_the_other_front():
     mu_a, mu_b, share, ramp, factor, duration, horizon = 1.0, 2.0, 0.5, 10.0, 0.25, 30.0, 60.0
     s = make_scenario({
         "actors": {
@@ -278,3 +278,40 @@ def test_forced_attack_excites_its_own_channel():
         "shocks": {"spark": {"day": 1.0, "effects": [{"type": "attack", "by": "m", "on": "s"}]}},
     }, horizon_days=300.0)
     assert_mean(Trials(s, N).count("attacks_on_s") - 1, alpha / (1 - alpha))
+
+
+def test_redirected_effort_meets_the_receiving_fronts_own_restraint():
+    # Both fronts restrained for the whole horizon: each receives the other's suppressed effort
+    # (share φ), scaled by its own factor on arrival.
+    mu_s, mu_t, r_s, r_t, share, horizon = 1.0, 2.0, 0.5, 0.2, 0.6, 40.0
+    s = make_scenario({
+        "actors": {
+            "m": {
+                "attacks": {
+                    "s": {"rate_per_day": mu_s, "initial_restraint": {"factor": r_s, "remaining_days": 100.0}},
+                    "t": {"rate_per_day": mu_t, "weapons": {"drone": 1.0},
+                          "initial_restraint": {"factor": r_t, "remaining_days": 100.0}},
+                },
+                "redirect": {"share": share, "ramp_days": 5.0},
+            },
+            "t": {"kind": "state"},
+        },
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    assert_mean(t.count("attacks_on_s"), r_s * (mu_s + share * (1 - r_t) * mu_t) * horizon)
+    assert_mean(t.count("attacks_on_t"), r_t * (mu_t + share * (1 - r_s) * mu_s) * horizon)
+
+
+def test_an_empty_salvo_hits_nothing():
+    s = make_scenario({
+        "weapons": {"ballistic_missile": {"p_hit": 1.0, "casualties_per_hit": 3.0}},
+        "actors": {"p": {"kind": "patron"}},
+        "shocks": {"bluff": {"day": 1.0, "effects": [
+            {"type": "strike", "by": "p", "on": "s", "at": "s", "casualties_mean": 5.0,
+             "salvo": {"ballistic_missile": 0}}]}},
+        "milestones": {"struck": {"when": {"by": ["p"], "min_hits": 1}}},
+        "ladder": ["first_attack", "struck"],
+    }, horizon_days=5.0)
+    t = Trials(s, 50)
+    assert (t.count("strikes_by_p") == 1).all()
+    assert np.isnan(t.day("struck")).all()

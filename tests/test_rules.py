@@ -178,7 +178,7 @@ def _at(env, day, fn):
     fn()
 
 
-def test_redirect_shares_suppressed_effort_among_open_fronts():
+def test_redirect_shares_suppressed_effort_among_the_other_fronts():
     w = _world({"actors": {
         "m": {"attacks": {"s": {"rate_per_day": 1.0}, "t": {"rate_per_day": 2.0, "weapons": {"drone": 1.0}},
                           "u": {"rate_per_day": 3.0, "weapons": {"drone": 1.0}}},

@@ -24,12 +24,13 @@ class Strike:
         self.death_share = spec.death_share
         defence = blueprint.defence.get(spec.on)
         index = blueprint.arsenal.index
-        self.salvo = [(index[w], n, defence[index[w]] if defence else 0.0) for w, n in spec.salvo.items() if n > 0]
+        # None: a strike without a salvo (one hit); a salvo, even of zero missiles, hits only as they do.
+        self.salvo = [(index[w], n, defence[index[w]] if defence else 0.0) for w, n in spec.salvo.items()] if spec.salvo else None
         self.series = blueprint.series.index(f"strikes_by_{by}")
 
     def apply(self, world, stream) -> None:
         now = world.env.now
-        if self.salvo:
+        if self.salvo is not None:
             hits = casualties = deaths = 0
             arsenal = world.arsenal
             for w, count, p_intercept in self.salvo:

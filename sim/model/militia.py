@@ -306,7 +306,7 @@ class AttackChannel:
             r = self.restraint
             next_bar = c_bar * r * (rate_bar + e)
             lam = c * r * (rate + e)
-            if candidate and (u := uniform() * lam_bar) <= lam:
+            if candidate and (u := uniform() * lam_bar) < lam:
                 # An attack. Its own excitation is the only rise of λ since the lines above:
                 # outside changes that raise λ interrupt, and those that lower it keep λ̄ valid.
                 # Given acceptance, u/λ is a fresh uniform: it decides the outcome.

@@ -62,7 +62,7 @@ class Tally:
             row[bisect_right(self.edges, now)] += amount
 
     def totals(self) -> list[int]:
-        return [c if row is None else sum(row) for c, row in zip(self.counts, self.monthly, strict=False)]
+        return [c if row is None else sum(row) for c, row in zip(self.counts, self.monthly, strict=True)]
 
     def monthly_counts(self) -> list[list[int]]:
         """[series][month] for the monthly series, in the order of `names`."""

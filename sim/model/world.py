@@ -81,7 +81,8 @@ def tally_layout(scenario: Scenario) -> tuple[list[str], list[str], list[str]]:
             if target not in targets:
                 targets.append(target)
     strikers = list(scenario.states())
-    names = series_names(targets, list(scenario.militias()), strikers)
+    attackers = [name for name, m in scenario.militias().items() if m.attacks]
+    names = series_names(targets, attackers, strikers)
     months, _ = month_edges(scenario.scenario.start_date, scenario.scenario.horizon_days)
     monthly = [n for n in names if n.startswith(("attacks_on_", "hits_on_", "attacks_by_", "strikes_by_"))]
     return names, monthly, months

@@ -39,12 +39,12 @@ def probability_bars(labels: list[str], estimate: list[float], lo: list[float], 
     """Horizontal bars of probabilities with 95% interval whiskers, first label on top."""
     fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(labels) + 1.0))
     y = list(range(len(labels)))[::-1]
-    err = [[e - lo_ for e, lo_ in zip(estimate, lo, strict=False)], [hi_ - e for e, hi_ in zip(estimate, hi, strict=False)]]
+    err = [[e - lo_ for e, lo_ in zip(estimate, lo, strict=True)], [hi_ - e for e, hi_ in zip(estimate, hi, strict=True)]]
     ax.barh(y, estimate, color=BLUE, alpha=0.8, xerr=err, capsize=3, ecolor="black")
-    for yi, e in zip(y, estimate, strict=False):
-        ax.text(min(e, 1.0) + 0.01, yi, f"{e:.1%}", va="center", fontsize=8)
+    for yi, e, h in zip(y, estimate, hi, strict=True):
+        ax.text(h + 0.015, yi, f"{e:.1%}", va="center", fontsize=8)
     ax.set_yticks(y, labels)
-    ax.set_xlim(0, 1.08)
+    ax.set_xlim(0, 1.12)
     ax.set_xlabel("probability by the horizon (bars: 95% Wilson interval)")
     ax.set_title(title, loc="left")
     return to_svg(fig)
@@ -54,7 +54,7 @@ def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]
     """One panel per series: 5-95% and 25-75% bands across trials, median line, mean dashed."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.4 * len(panels)), squeeze=False)
     x = list(range(len(months)))
-    for ax, (title, q) in zip(axes[:, 0], panels, strict=False):
+    for ax, (title, q) in zip(axes[:, 0], panels, strict=True):
         ax.fill_between(x, q["q05"], q["q95"], color=BLUE, alpha=0.15, label="5-95%")
         ax.fill_between(x, q["q25"], q["q75"], color=BLUE, alpha=0.3, label="25-75%")
         ax.plot(x, q["q50"], color=BLUE, label="median")
@@ -73,7 +73,7 @@ def rung_bars(labels: list[str], shares: list[float]) -> str:
     fig, ax = plt.subplots(figsize=(7.5, 2.8))
     x = list(range(len(labels)))
     ax.bar(x, shares, color=GREY)
-    for xi, s in zip(x, shares, strict=False):
+    for xi, s in zip(x, shares, strict=True):
         ax.text(xi, s + 0.01, f"{s:.0%}", ha="center", fontsize=7)
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("share of trials")

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from sim.errors import InputError
 from sim.reports import figures
 from sim.reports.html import render
+from sim.runs.layout import RunLayout, trials_schema
 from sim.runs.manifest import read_json
-from sim.runs.summary import RunLayout, Summary, day_label
+from sim.runs.summary import Summary, day_label
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.schema import Militia
 
@@ -84,6 +86,13 @@ def rebuild_run_report(out: Path) -> None:
     layout = RunLayout.of(scenario)
     summary = Summary(layout)
     trials = pq.ParquetFile(out / "trials.parquet")
+    expected = trials_schema(layout).names
+    if trials.schema_arrow.names != expected:
+        raise InputError(
+            f"error: {out / 'trials.parquet'}: expected the columns this version writes for the saved "
+            f"scenario ({len(expected)} columns), found {len(trials.schema_arrow.names)} others; "
+            "the folder was written by another version: run the scenario again"
+        )
     monthly = _Rows(pq.ParquetFile(out / "monthly.parquet").iter_batches(columns=["count"]))
     n_series, n_months = len(layout.monthly_series), len(layout.months)
     for batch in trials.iter_batches():

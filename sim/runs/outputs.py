@@ -17,28 +17,12 @@ import pyarrow.parquet as pq
 import tomli_w
 
 from sim.reports.run import write_run_report
+from sim.runs.layout import RunLayout, monthly_schema, trials_schema
 from sim.runs.storage import atomic_path, write_text
-from sim.runs.summary import RunLayout, Summary
+from sim.runs.summary import Summary
 from sim.scenario import Scenario, to_plain
 
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
-
-
-def trials_schema(layout: RunLayout) -> pa.Schema:
-    fields = [pa.field("trial", pa.int64()), pa.field("n_events", pa.int64())]
-    fields += [pa.field(f"t_{m}", pa.float64()) for m in layout.milestones]
-    fields += [pa.field("max_rung", pa.int16())]
-    fields += [pa.field(s, pa.int64()) for s in layout.series]
-    return pa.schema(fields)
-
-
-def monthly_schema() -> pa.Schema:
-    return pa.schema([
-        pa.field("trial", pa.int64()),
-        pa.field("month", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("series", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("count", pa.int32()),
-    ])
 
 
 class RunWriter:

@@ -29,7 +29,7 @@ from sim.runs import manifest as manifests
 from sim.runs.executors import executor_workers, local_executor
 from sim.runs.outputs import RunWriter
 from sim.runs.storage import read_arrays, write_arrays, write_json
-from sim.runs.summary import RunLayout
+from sim.runs.layout import RunLayout
 from sim.scenario import Scenario, config_hash, load_scenario
 from sim.scenario.schema import MAX_TRIALS
 

@@ -1,6 +1,6 @@
-"""The shape of a run's outputs, and the streaming summary behind `summary.csv` and the report.
+"""The streaming summary behind `summary.csv` and the report.
 
-`RunLayout` names every column a scenario's trials produce. `Summary` takes chunks of trial
+`Summary` takes chunks of trial
 arrays in trial order and keeps only counts and histograms, so memory does not grow with the
 number of trials; its `table()` is `summary.csv`, with stable metric names:
 
@@ -16,44 +16,15 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sim.model.world import tally_layout
-from sim.scenario.schema import Scenario
+from sim.runs.layout import RunLayout
 from sim.stats import Histogram, wilson
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TIME_RESOLUTION = 0.01
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    milestones: list[str]
-    labels: dict[str, str]
-    ladder: list[str]
-    series: list[str]
-    monthly_series: list[str]
-    months: list[str]
-    horizon_days: float
-    by_days: list[float]
-
-    @classmethod
-    def of(cls, scenario: Scenario) -> RunLayout:
-        series, monthly, months = tally_layout(scenario)
-        horizon = scenario.scenario.horizon_days
-        return cls(
-            milestones=list(scenario.milestones),
-            labels={k: (m.label or k) for k, m in scenario.milestones.items()},
-            ladder=list(scenario.ladder),
-            series=series,
-            monthly_series=monthly,
-            months=months,
-            horizon_days=horizon,
-            by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
-        )
 
 
 def day_label(days: float) -> str:

@@ -1,0 +1,55 @@
+"""The shape of a run's outputs: the columns and months a scenario's trials produce, and the
+Parquet schemas of `trials.parquet` and `monthly.parquet`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from sim.model.world import tally_layout
+from sim.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    milestones: list[str]
+    labels: dict[str, str]
+    ladder: list[str]
+    series: list[str]
+    monthly_series: list[str]
+    months: list[str]
+    horizon_days: float
+    by_days: list[float]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> RunLayout:
+        series, monthly, months = tally_layout(scenario)
+        horizon = scenario.scenario.horizon_days
+        return cls(
+            milestones=list(scenario.milestones),
+            labels={k: (m.label or k) for k, m in scenario.milestones.items()},
+            ladder=list(scenario.ladder),
+            series=series,
+            monthly_series=monthly,
+            months=months,
+            horizon_days=horizon,
+            by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
+        )
+
+
+def trials_schema(layout: RunLayout) -> pa.Schema:
+    fields = [pa.field("trial", pa.int64()), pa.field("n_events", pa.int64())]
+    fields += [pa.field(f"t_{m}", pa.float64()) for m in layout.milestones]
+    fields += [pa.field("max_rung", pa.int16())]
+    fields += [pa.field(s, pa.int64()) for s in layout.series]
+    return pa.schema(fields)
+
+
+def monthly_schema() -> pa.Schema:
+    return pa.schema([
+        pa.field("trial", pa.int64()),
+        pa.field("month", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("series", pa.dictionary(pa.int16(), pa.string())),
+        pa.field("count", pa.int32()),
+    ])
