@@ -27,9 +27,9 @@ from sim.engine.chunk import ChunkResult, ChunkTask, run_chunk
 from sim.errors import InputError, TrialError
 from sim.runs import manifest as manifests
 from sim.runs.executors import executor_workers, local_executor
+from sim.runs.layout import RunLayout
 from sim.runs.outputs import RunWriter
 from sim.runs.storage import read_arrays, write_arrays, write_json
-from sim.runs.layout import RunLayout
 from sim.scenario import Scenario, config_hash, load_scenario
 from sim.scenario.schema import MAX_TRIALS
 
