@@ -42,8 +42,9 @@ class HarmAccount:
         return self.value
 
     def deposit(self, now: float, amount: float) -> None:
-        if self.decay_days is not None:
-            self.value = self.value * exp((self.t - now) / self.decay_days) + amount
+        decay = self.decay_days
+        if decay is not None:
+            value = self.value = self.value * exp((self.t - now) / decay) + amount
             self.t = now
         elif self.window_days is not None:
             deposits = self.deposits
@@ -51,10 +52,10 @@ class HarmAccount:
             cutoff = now - self.window_days
             while deposits[0][0] <= cutoff:
                 deposits.popleft()
-            self.value = sum(a for _, a in deposits)
+            value = self.value = sum(a for _, a in deposits)
         else:
-            self.value += amount
-        if self.value >= self.lowest_threshold:
+            value = self.value = self.value + amount
+        if value >= self.lowest_threshold:
             for rule in self.rules:  # re-read the value: a rule that acts may discharge it
                 if self.value >= rule.threshold and now >= rule.ready_at:
                     rule.decide(now)
