@@ -24,6 +24,10 @@ from sim.model.tally import Tally, month_edges, series_names
 from sim.scenario.schema import IncidentFilter, Scenario
 
 
+class RunawayError(RuntimeError):
+    """A trial processed more events than its scenario allows."""
+
+
 class Arsenal:
     """Weapon types by index, and the outcome of one projectile against a defence."""
 
@@ -261,6 +265,24 @@ class World:
             if amount:
                 account.deposit(now, amount)
 
+    def _advance(self) -> int:
+        """Process every event before the horizon; return how many. A trial may not process more
+        than `run.max_events_per_trial` events: beyond that a feedback loop is running away
+        (attacks that bring strikes that bring surges that bring attacks), and the trial stops
+        with a `RunawayError` instead of running for ever."""
+        env, horizon = self.env, self.horizon
+        queue, step = env._queue, env.step  # SimPy's heap, read directly: this loop runs per event
+        limit = self.scenario.run.max_events_per_trial
+        for n in range(limit + 1):
+            if not queue or queue[0][0] >= horizon:
+                return n
+            step()
+        raise RunawayError(
+            f"{limit:,} events by day {env.now:.1f} of {horizon:g}: a feedback loop is running away "
+            "(e.g. strikes that provoke surges that provoke strikes); add cooldowns, lower the "
+            "responses, or raise run.max_events_per_trial"
+        )
+
     def run(self) -> TrialOutcome:
         s = self.scenario
         for name, spec in s.militias().items():
@@ -276,10 +298,7 @@ class World:
                 channel.start()
         for shock in self.shocks:
             shock.start()
-        env = self.env
-        env.run(until=self.horizon)
-        # Events processed: every event ever scheduled, less those still queued, less the stop.
-        n_events = next(env._eid) - len(env._queue) - 1
+        n_events = self._advance()
         return TrialOutcome(
             n_events=n_events,
             milestone_days=[m.t if m.t is not None else math.nan for m in self.milestones],

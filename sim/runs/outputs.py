@@ -23,6 +23,32 @@ from sim.runs.summary import Summary
 from sim.scenario import Scenario, to_plain
 
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
+# Trials per row group: few row groups (small footers, quick reads) and bounded buffers.
+ROW_GROUP_TRIALS = 65_536
+MONTHLY_ROW_GROUP_TRIALS = 8_192  # each trial has a row per month and series
+
+
+class _Batches:
+    """Collects chunk tables and writes them as one row group once `limit` trials are in. Row
+    groups end on chunk boundaries, which depend on the trial count only, never on the workers,
+    so the files are the same whoever ran the chunks."""
+
+    def __init__(self, writer: pq.ParquetWriter, limit: int):
+        self.writer, self.limit = writer, limit
+        self.tables: list[pa.Table] = []
+        self.trials = 0
+
+    def add(self, table: pa.Table, trials: int) -> None:
+        self.tables.append(table)
+        self.trials += trials
+        if self.trials >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.tables:
+            table = pa.concat_tables(self.tables).combine_chunks()
+            self.writer.write_table(table, row_group_size=table.num_rows)
+            self.tables, self.trials = [], 0
 
 
 class RunWriter:
@@ -39,6 +65,8 @@ class RunWriter:
         self._monthly_path = self._monthly_tmp.__enter__()
         self._trials = pq.ParquetWriter(self._trials_path, trials_schema(layout), **PARQUET_OPTIONS)
         self._monthly = pq.ParquetWriter(self._monthly_path, monthly_schema(), **PARQUET_OPTIONS)
+        self._trials_batches = _Batches(self._trials, ROW_GROUP_TRIALS)
+        self._monthly_batches = _Batches(self._monthly, MONTHLY_ROW_GROUP_TRIALS)
         self._months = pa.array(layout.months, pa.string())
         self._series = pa.array(layout.monthly_series, pa.string())
         self._next_trial = 0
@@ -52,21 +80,23 @@ class RunWriter:
         columns += [arrays["milestone_days"][:, j] for j in range(len(lay.milestones))]
         columns += [arrays["max_rung"].astype(np.int16)]
         columns += [arrays["totals"][:, k] for k in range(len(lay.series))]
-        self._trials.write_table(pa.Table.from_arrays(columns, schema=self._trials.schema))
+        self._trials_batches.add(pa.Table.from_arrays(columns, schema=self._trials.schema), n)
         monthly = arrays["monthly"]  # [trial, series, month]
         n_series, n_months = monthly.shape[1], monthly.shape[2]
         # Rows ordered by trial, then month, then series.
         counts = monthly.transpose(0, 2, 1).reshape(-1).astype(np.int32)
-        self._monthly.write_table(pa.Table.from_arrays([
+        self._monthly_batches.add(pa.Table.from_arrays([
             pa.array(np.repeat(trial, n_months * n_series)),
             pa.DictionaryArray.from_arrays(pa.array(np.tile(np.repeat(np.arange(n_months, dtype=np.int16), n_series), n)), self._months),
             pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_series, dtype=np.int16), n * n_months)), self._series),
             pa.array(counts),
-        ], schema=self._monthly.schema))
+        ], schema=self._monthly.schema), n)
         self.summary.add(arrays["milestone_days"], arrays["max_rung"], arrays["totals"], monthly, arrays["n_events"])
 
     def finish(self):
         """Close the Parquet files into place and write `summary.csv` and `scenario.toml`."""
+        self._trials_batches.flush()
+        self._monthly_batches.flush()
         self._trials.close()
         self._monthly.close()
         self._trials_tmp.__exit__(None, None, None)

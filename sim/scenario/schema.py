@@ -48,10 +48,12 @@ class Meta(Strict):
 
 
 class RunDefaults(Strict):
-    """Defaults for `escsim run`; the command line overrides them."""
+    """Defaults for `escsim run` (the command line overrides trials and seed), and the most
+    SimPy events one trial may process before it is stopped as a runaway."""
 
     trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1000
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    max_events_per_trial: Annotated[int, Field(ge=1_000, le=10**9)] = 1_000_000
 
 
 class SummaryOptions(Strict):
