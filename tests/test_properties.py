@@ -6,10 +6,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.runs.layout import RunLayout
-from sim.runs.summary import Summary
 from sim.engine.chunk import simulate_trials
 from sim.model.world import tally_layout
+from sim.runs.layout import RunLayout
+from sim.runs.summary import Summary
 from tests.conftest import Trials, make_scenario
 
 rates = st.floats(0.0, 5.0)
