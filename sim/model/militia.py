@@ -129,7 +129,7 @@ class AttackChannel:
         "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
         "restraint_end", "restraint_episode", "redirect_gap", "redirect_t", "redirect_target",
         "route", "deposits", "milestones_all", "milestones_any", "series", "counts",
-        "edges", "attacks_on", "attacks_by", "hits_on", "process", "nudged",
+        "edges", "attacks", "hits_on", "process", "nudged", "rate0",
     )
 
     def __init__(self, militia: Militia, target: str, world, stream, base_rate, hit_cum,
@@ -161,7 +161,9 @@ class AttackChannel:
         self.series = series
         tally = world.tally
         self.counts, self.edges = tally.counts, tally.edges
-        self.attacks_on, self.attacks_by, self.hits_on = (tally.monthly[i] for i in series[:3])
+        self.attacks = [0] * len(tally.months)  # this channel's attacks by month (see `fold_counts`)
+        self.hits_on = tally.monthly[series[2]]
+        self.rate0 = base_rate  # μ + R while R sits at its target
         self.process = None
         self.nudged = False
 
@@ -235,6 +237,7 @@ class AttackChannel:
         self.redirect_gap = current - target
         self.redirect_t = now
         self.redirect_target = target
+        self.rate0 = self.base + target
         if target > current:
             self.nudge()
 
@@ -262,7 +265,7 @@ class AttackChannel:
         p_hit = self.hit_cum[-1]
         edges = self.edges
         month, next_edge = 0, edges[0] if edges else INF
-        attacks_on, attacks_by = self.attacks_on, self.attacks_by
+        attacks = self.attacks
         excites, milestones_any = self.excites, self.milestones_any
         deposits_any = [(account, per_incident) for account, per_incident, *_ in self.deposits if per_incident]
         candidate = False
@@ -283,15 +286,14 @@ class AttackChannel:
             else:
                 c = c_bar = 1.0
                 window = INF
-            rate = rate_bar = base
-            target, gap = self.redirect_target, self.redirect_gap
+            gap = self.redirect_gap
             if gap:
+                target = self.redirect_target
                 redirect = target + gap * exp((self.redirect_t - now) / ramp_days)
-                rate += redirect
-                rate_bar += target if gap < 0.0 else redirect
-            elif target:
-                rate += target
-                rate_bar += target
+                rate = base + redirect
+                rate_bar = base + (target if gap < 0.0 else redirect)
+            else:
+                rate = rate_bar = self.rate0
             surges = m.surges
             if surges:
                 surge = 1.0
@@ -300,11 +302,11 @@ class AttackChannel:
                 rate *= surge
                 rate_bar *= surge
             e = self.excitation
-            if e and self.excite_t != now:
-                e = self.excitation = e * exp(beta * (self.excite_t - now))
-                self.excite_t = now
+            if e:
+                e *= exp(beta * (self.excite_t - now))
             r = self.restraint
-            next_bar = c_bar * r * (rate_bar + e)
+            cr_bar = c_bar * r
+            next_bar = cr_bar * (rate_bar + e)
             lam = c * r * (rate + e)
             if candidate and (u := uniform() * lam_bar) < lam:
                 # An attack. Its own excitation is the only rise of λ since the lines above:
@@ -317,12 +319,11 @@ class AttackChannel:
                     while now >= next_edge:  # calendar month of the attack (time only moves on)
                         month += 1
                         next_edge = edges[month] if month < len(edges) else INF
-                    attacks_on[month] += 1
-                    attacks_by[month] += 1
+                    attacks[month] += 1
                     if self_jump:
                         self.excitation = e + self_jump
                         self.excite_t = now
-                        next_bar += c_bar * r * self_jump
+                        next_bar += cr_bar * self_jump
                     for channel, jump in excites:
                         channel.excite(now, jump)
                         channel.nudge()
@@ -362,11 +363,18 @@ class AttackChannel:
         c_bar = 1.0 - deficit * (HALF_DECAY if m.recovery > 0.0 else 1.0)
         return c_bar * self.restraint * self.self_jump
 
+    def fold_counts(self) -> None:
+        """Add this channel's monthly attacks into `attacks_on_<target>` and `attacks_by_<militia>`
+        (kept per channel during the trial: one count per attack instead of two)."""
+        monthly = self.world.tally.monthly
+        for row in (monthly[self.series[0]], monthly[self.series[1]]):
+            for month, count in enumerate(self.attacks):
+                row[month] += count
+
     def record(self, now: float, hits: int, casualties: int, deaths: int) -> None:
         """Count the attack, excite the front, and pass the incident to harm and milestones."""
         month = bisect_right(self.edges, now)
-        self.attacks_on[month] += 1
-        self.attacks_by[month] += 1
+        self.attacks[month] += 1
         if hits:
             self.hits_on[month] += hits
             counts = self.counts

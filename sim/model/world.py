@@ -299,6 +299,9 @@ class World:
         for shock in self.shocks:
             shock.start()
         n_events = self._advance()
+        for militia in self.militias.values():
+            for channel in militia.channels.values():
+                channel.fold_counts()
         return TrialOutcome(
             n_events=n_events,
             milestone_days=[m.t if m.t is not None else math.nan for m in self.milestones],
