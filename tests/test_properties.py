@@ -69,7 +69,7 @@ def scenarios(draw):
     return make_scenario(override, horizon_days=horizon)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(), seed=st.integers(0, 2**32))
 def test_invariants_hold_for_any_valid_scenario(scenario, seed):
     r = simulate_trials(scenario, seed, 0, 8)
@@ -102,6 +102,8 @@ def test_invariants_hold_for_any_valid_scenario(scenario, seed):
     rungs = [max([i + 1 for i, m in enumerate(scenario.ladder) if not np.isnan(t.day(m)[k])], default=0)
              for k in range(n)]
     assert list(r.max_rung) == rungs
+    if n == 0:  # every trial ran away: nothing left to summarise
+        return
     summary = Summary(RunLayout.of(scenario))
     summary.add(r.milestone_days, r.max_rung, r.totals, r.monthly, r.n_events)
     table = summary.table().set_index("metric")
