@@ -89,6 +89,26 @@ def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
 
 
 @main.command()
+@click.argument("targets", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--budget", type=click.Choice(["small", "full"]), default="small", show_default=True,
+              help="small: a quick rough fit (minutes); full: the real fit.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=20240604, show_default=True, help="Master seed.")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Fit folder (default: fits/<name> beside the targets file).")
+@click.option("--replace", is_flag=True, help="Overwrite the fit folder if it exists.")
+def calibrate(targets: Path, budget, seed, workers, out, replace) -> None:
+    """Fit TARGETS' scenario to its reported counts and events by ABC-SMC; write the fit folder."""
+    from sim.calibration.fit import calibrate as run_fit
+    from sim.calibration.summary import fit_text
+
+    command = ["escsim", "calibrate", str(targets), "--budget", budget, "--seed", str(seed),
+               *_options(workers=workers, out=out)]
+    click.echo(fit_text(run_fit(targets, budget=budget, seed=seed, workers=workers, out=out, replace=replace,
+                                command=command)))
+
+
+@main.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=False, path_type=Path))
 def report(folder: Path) -> None:
     """Rebuild FOLDER's report.html from its saved files, without re-running."""

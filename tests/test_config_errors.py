@@ -23,7 +23,7 @@ from sim.cli import main
 BASELINE = (Path(__file__).parent.parent / "scenarios" / "baseline.toml").resolve()
 BASE_TEXT = BASELINE.read_text(encoding="utf-8")
 # The line of the baseline that the syntax-error case breaks (1-based, as tomllib counts).
-RATE_LINE = BASE_TEXT.splitlines().index("rate_per_day = 0.06") + 1
+RATE_LINE = BASE_TEXT.splitlines().index("rate_per_day = 0.03") + 1
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +104,7 @@ SHOCK = "[shocks.late]\n{timing}\neffects = [{{ type = \"surge\", on = [\"iri\"]
 
 CASES = [
     # 1. unknown keys, with the close match suggested (and no second "missing" problem)
-    pytest.param(edit("rate_per_day = 0.06", "rate_per_dy = 0.06"), "bad.toml",
+    pytest.param(edit("rate_per_day = 0.03", "rate_per_dy = 0.03"), "bad.toml",
                  "actors.iri.attacks.israel.rate_per_dy: ",
                  ("unknown key 'rate_per_dy'", "did you mean 'rate_per_day'?"), id="unknown-key"),
     pytest.param(edit('{ type = "restrain", militias = ["iri"], front = "us"',
@@ -114,9 +114,9 @@ CASES = [
     pytest.param(edit("[summary]", "[sumary]"), "bad.toml", "sumary: ",
                  ("unknown key 'sumary'", "did you mean 'summary'?"), id="unknown-table"),
     # 2. wrong types: never coerced
-    pytest.param(edit("rate_per_day = 0.06", 'rate_per_day = "1.0"'), "bad.toml",
+    pytest.param(edit("rate_per_day = 0.03", 'rate_per_day = "1.0"'), "bad.toml",
                  "actors.iri.attacks.israel.rate_per_day: ", ("expected a number", "found '1.0'"), id="string-for-number"),
-    pytest.param(edit("rate_per_day = 0.06", "rate_per_day = true"), "bad.toml",
+    pytest.param(edit("rate_per_day = 0.03", "rate_per_day = true"), "bad.toml",
                  "actors.iri.attacks.israel.rate_per_day: ", ("expected a number", "found true"), id="bool-for-number"),
     pytest.param(edit("trials = 2000", "trials = 2000.0"), "bad.toml",
                  "run.trials: ", ("expected a whole number", "found 2000.0"), id="float-for-int"),
@@ -125,7 +125,7 @@ CASES = [
     pytest.param(edit('kind = "patron"', 'kind = "patrn"'), "bad.toml",
                  "actors.iran: ", ("'militia', 'state', 'patron'", "found 'patrn'"), id="unknown-kind"),
     # 3. negative rates
-    pytest.param(edit("rate_per_day = 0.06", "rate_per_day = -0.5"), "bad.toml",
+    pytest.param(edit("rate_per_day = 0.03", "rate_per_day = -0.5"), "bad.toml",
                  "actors.iri.attacks.israel.rate_per_day: ", ("≥ 0", "found -0.5"), id="negative-rate"),
     pytest.param(override("[actors.iri.attacks.us]\nrate_per_day = -1\n"), "child.toml",
                  "actors.iri.attacks.us.rate_per_day: ", ("≥ 0", "found -1"), id="negative-rate-in-child"),
@@ -170,14 +170,14 @@ CASES = [
     pytest.param(raw("extends = 5\n"), "bad.toml",
                  "extends: ", ("expected a file name", "found 5"), id="extends-not-a-string"),
     # 8. TOML syntax: the table it falls in stands for the key path, with line and column
-    pytest.param(edit("rate_per_day = 0.06", "rate_per_day 0.06"), "bad.toml",
+    pytest.param(edit("rate_per_day = 0.03", "rate_per_day 0.03"), "bad.toml",
                  f"actors.iri.attacks.israel (line {RATE_LINE}, column 14): ", ("expected valid TOML", "found a syntax error"),
                  id="toml-syntax"),
     pytest.param(edit("[scenario]\n", "[scenario]\nname = \"twice\"\n"), "bad.toml",
                  "scenario (line ", ("expected valid TOML", "Cannot overwrite a value"), id="toml-duplicate-key"),
     # 9. non-finite numbers, weapon mixes, runaway excitation, shocks outside the horizon
     *[
-        pytest.param(edit("rate_per_day = 0.06", f"rate_per_day = {v}"), "bad.toml",
+        pytest.param(edit("rate_per_day = 0.03", f"rate_per_day = {v}"), "bad.toml",
                      "actors.iri.attacks.israel.rate_per_day: ", ("expected a finite number", f"found {v.lstrip('+')}"),
                      id=f"rate-{v}")
         for v in ("nan", "inf", "-inf", "+inf")
@@ -230,7 +230,7 @@ def test_run_reports_the_error_and_creates_no_output_folder(build, file, key, fr
 
 
 def test_run_without_out_creates_no_default_folder():
-    path = variant("rate_per_day = 0.06", "rate_per_day = -0.5")
+    path = variant("rate_per_day = 0.03", "rate_per_day = -0.5")
     result = invoke("run", path, "--trials", "1", "--workers", "1")
     assert_cli_error(result, "bad.toml", "actors.iri.attacks.israel.rate_per_day: ", "found -0.5")
     assert list(Path.cwd().iterdir()) == [Path.cwd() / "bad.toml"]
@@ -239,7 +239,7 @@ def test_run_without_out_creates_no_default_folder():
 def test_the_unedited_files_are_valid():
     """The controls: the copy and a child that overrides nothing wrong validate, so each case
     above fails because of its one edit."""
-    for path in (variant("rate_per_day = 0.06", "rate_per_day = 0.06"), child('[scenario]\nname = "child"\n')):
+    for path in (variant("rate_per_day = 0.03", "rate_per_day = 0.03"), child('[scenario]\nname = "child"\n')):
         result = invoke("validate", path)
         assert result.exit_code == 0, result.output
         assert "error" not in result.stderr
@@ -249,11 +249,11 @@ def test_the_unedited_files_are_valid():
 
 PARENT_CASES = [
     # (edit of the parent, a harmless override in the child that touches the same table, key)
-    pytest.param(("rate_per_day = 0.06", "rate_per_day = -0.5"),
+    pytest.param(("rate_per_day = 0.03", "rate_per_day = -0.5"),
                  "[actors.iri.attacks.israel]\nweapons = { drone = 0.75, cruise_missile = 0.2, rocket = 0.05 }\n",
                  "actors.iri.attacks.israel.rate_per_day: ", id="field-range"),
-    pytest.param(("rate_per_day = 0.06", "rate_per_dy = 0.06"),
-                 "[actors.iri.attacks.israel]\nrate_per_day = 0.06\nlocation = \"israel\"\n",
+    pytest.param(("rate_per_day = 0.03", "rate_per_dy = 0.03"),
+                 "[actors.iri.attacks.israel]\nrate_per_day = 0.03\nlocation = \"israel\"\n",
                  "actors.iri.attacks.israel.rate_per_dy: ", id="unknown-key"),
     pytest.param(("weapons = { drone = 0.6, rocket = 0.4 }", "weapons = { drone = 0.6, rocket = 0.3 }"),
                  "[actors.iri.attacks.us]\nrate_per_day = 0.8\n",
@@ -288,15 +288,15 @@ def test_error_set_in_grandparent_names_the_grandparent():
 
 
 def test_child_overriding_the_bad_key_is_named_and_fixing_it_validates():
-    variant("rate_per_day = 0.06", "rate_per_day = -0.5", name="parent.toml")
+    variant("rate_per_day = 0.03", "rate_per_day = -0.5", name="parent.toml")
     path = child("[actors.iri.attacks.israel]\nrate_per_day = -2.0\n", parent="parent.toml")
     assert_cli_error(invoke("validate", path), "child.toml", "actors.iri.attacks.israel.rate_per_day: ", "found -2.0")
-    path = child("[actors.iri.attacks.israel]\nrate_per_day = 0.06\n", parent="parent.toml")
+    path = child("[actors.iri.attacks.israel]\nrate_per_day = 0.03\n", parent="parent.toml")
     assert invoke("validate", path).exit_code == 0
 
 
 def test_syntax_error_in_parent_names_the_parent():
-    variant("rate_per_day = 0.06", "rate_per_day = = 0.06", name="parent.toml")
+    variant("rate_per_day = 0.03", "rate_per_day = = 0.03", name="parent.toml")
     path = child('[scenario]\nname = "child"\n', parent="parent.toml")
     assert_cli_error(invoke("validate", path), "parent.toml", f"actors.iri.attacks.israel (line {RATE_LINE}, ",
                      "expected valid TOML")
@@ -353,7 +353,7 @@ def test_extends_missing_file_in_parent_names_the_parent():
 
 
 def test_several_problems_make_one_paragraph():
-    text = BASE_TEXT.replace("rate_per_day = 0.06", "rate_per_day = -0.5").replace("p_hit = 0.3 ", "p_hit = 1.3 ")
+    text = BASE_TEXT.replace("rate_per_day = 0.03", "rate_per_day = -0.5").replace("p_hit = 0.3 ", "p_hit = 1.3 ")
     path = variant("probability = 0.7", "probability = 1.5", text=text)
     result = invoke("validate", path)
     assert result.exit_code == 2
@@ -381,7 +381,7 @@ def escsim(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_python_m_sim_validate_unknown_key():
-    variant("rate_per_day = 0.06", "rate_per_dy = 0.06")
+    variant("rate_per_day = 0.03", "rate_per_dy = 0.03")
     done = escsim("validate", "bad.toml")
     assert_one_error(done.returncode, done.stdout, done.stderr, "bad.toml", "actors.iri.attacks.israel.rate_per_dy: ",
                      "did you mean 'rate_per_day'?")

@@ -315,3 +315,24 @@ def test_an_empty_salvo_hits_nothing():
     t = Trials(s, 50)
     assert (t.count("strikes_by_p") == 1).all()
     assert np.isnan(t.day("struck")).all()
+
+
+def test_a_restraint_that_does_not_redirect_holds_effort_back():
+    mu_a, mu_b, share, horizon = 1.0, 2.0, 0.5, 40.0
+    s = make_scenario({
+        "actors": {
+            "m": {
+                "attacks": {"s": {"rate_per_day": mu_a},
+                            "t": {"rate_per_day": mu_b, "weapons": {"drone": 1.0},
+                                  "initial_restraint": {"factor": 0.0, "remaining_days": 10.0, "redirect": False}}},
+                "redirect": {"share": share, "ramp_days": 5.0},
+            },
+            "t": {"kind": "state"},
+        },
+        "shocks": {"truce": {"day": 20.0, "effects": [
+            {"type": "restrain", "militias": ["m"], "front": "s", "factor": 0.0, "duration_days": 5.0,
+             "redirect": False}]}},
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    assert_mean(t.count("attacks_on_s"), mu_a * (horizon - 5.0))
+    assert_mean(t.count("attacks_on_t"), mu_b * (horizon - 10.0))

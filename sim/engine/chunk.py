@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.engine.draws import ParameterDraws
 from sim.engine.trial import run_trial
 from sim.model.world import Blueprint
 from sim.scenario.schema import Scenario
@@ -29,6 +30,7 @@ class ChunkResult:
     totals: np.ndarray
     monthly: np.ndarray
     failures: list[tuple[int, str]] = field(default_factory=list)
+    particle: np.ndarray | None = None  # the posterior particle each trial drew (-1: none)
 
     @property
     def trials(self) -> np.ndarray:
@@ -57,16 +59,22 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> ChunkResult:
     n = stop - start
     blueprint = Blueprint(scenario)
+    draws = ParameterDraws(scenario) if scenario.parameters.posterior is not None else None
     names, monthly_names, months = blueprint.series, blueprint.monthly_series, blueprint.months
     n_events = np.zeros(n, dtype=np.int64)
     days = np.full((n, len(scenario.milestones)), np.nan)
     rung = np.zeros(n, dtype=np.int16)
     totals = np.zeros((n, len(names)), dtype=np.int64)
     monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int32)
+    particle = np.full(n, -1, dtype=np.int32)
     failures = []
     for k, trial in enumerate(range(start, stop)):
         try:
-            out = run_trial(blueprint, seed, trial)
+            if draws is not None:
+                particle[k] = draws.pick(seed, trial)
+                out = run_trial(draws.blueprint(int(particle[k])), seed, trial)
+            else:
+                out = run_trial(blueprint, seed, trial)
         except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
             failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
             continue
@@ -75,4 +83,4 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
         rung[k] = out.max_rung
         totals[k] = out.totals
         monthly[k] = out.monthly
-    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures)
+    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle)

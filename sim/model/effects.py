@@ -75,16 +75,17 @@ class Surge:
 
 
 class Restraint:
-    __slots__ = ("militias", "front", "factor", "duration_days")
+    __slots__ = ("militias", "front", "factor", "duration_days", "redirect")
 
     def __init__(self, spec):
         self.militias = list(spec.militias)
         self.front, self.factor, self.duration_days = spec.front, spec.factor, spec.duration_days
+        self.redirect = spec.redirect
 
     def apply(self, world, stream) -> None:
         now = world.env.now
         for name in self.militias:
-            world.militias[name].restrain(now, self.front, self.factor, self.duration_days)
+            world.militias[name].restrain(now, self.front, self.factor, self.duration_days, self.redirect)
 
 
 def compile_effect(blueprint, spec, owner: str | None):

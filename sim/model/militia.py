@@ -96,20 +96,21 @@ class Militia:
 
     # --- restraint and redirection ----------------------------------------------------------
 
-    def restrain(self, now: float, front: str, factor: float, duration_days: float) -> None:
+    def restrain(self, now: float, front: str, factor: float, duration_days: float,
+                 redirect: bool = True) -> None:
         """Restrain the channel on `front`; overlapping episodes keep the stronger factor and
         the later end."""
         ch = self.channels.get(front)
         if ch is None:
             return
-        ch.set_restraint(now, factor, now + duration_days)
+        ch.set_restraint(now, factor, now + duration_days, redirect)
         self.world.at(now + duration_days, ch.lift_restraint, ch.restraint_episode)
         self.update_redirect(now)
 
     def update_redirect(self, now: float, ramped: bool = False) -> None:
-        """Share a `redirect_share` of the effort each restraint suppresses, (1 − r)·μ, equally
-        among the militia's other fronts, where their own restraint applies to it; `ramped`
-        sets it at once (a restraint already in force at the start)."""
+        """Share a `redirect_share` of the effort each redirecting restraint suppresses,
+        (1 − r)·μ, equally among the militia's other fronts, where their own restraint applies
+        to it; `ramped` sets it at once (a restraint already in force at the start)."""
         if self.redirect_share <= 0.0:
             return
         channels = list(self.channels.values())
@@ -117,7 +118,7 @@ class Militia:
             return
         share = self.redirect_share / (len(channels) - 1)
         for ch in channels:
-            target = share * sum((1.0 - o.restraint) * o.base for o in channels if o is not ch)
+            target = share * sum((1.0 - o.restraint) * o.base for o in channels if o is not ch and o.redirectable)
             ch.set_redirect(now, target, ramped)
 
 
@@ -127,7 +128,7 @@ class AttackChannel:
     __slots__ = (
         "militia", "target", "world", "env", "stream", "base", "hit_cum", "casualties_mean",
         "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
-        "restraint_end", "restraint_episode", "redirect_gap", "redirect_t", "redirect_target",
+        "restraint_end", "restraint_episode", "redirectable", "redirect_gap", "redirect_t", "redirect_target",
         "route", "deposits", "milestones_all", "milestones_any", "series", "counts",
         "edges", "attacks", "hits_on", "process", "nudged", "rate0",
     )
@@ -151,6 +152,7 @@ class AttackChannel:
         self.restraint = 1.0
         self.restraint_end = 0.0
         self.restraint_episode = 0
+        self.redirectable = True  # the restraint in force moves effort to other fronts
         self.redirect_target = 0.0
         self.redirect_gap = 0.0  # R − target at redirect_t; it decays as exp(−(t − redirect_t)/ramp)
         self.redirect_t = 0.0
@@ -210,13 +212,17 @@ class AttackChannel:
         self.excitation = e + jump
         self.excite_t = now
 
-    def set_restraint(self, now: float, factor: float, end: float) -> None:
+    def set_restraint(self, now: float, factor: float, end: float, redirect: bool = True) -> None:
+        """Overlapping episodes keep the stronger factor and the later end; the merged episode
+        redirects effort if either does."""
         if self.restraint < 1.0 and now < self.restraint_end:
             factor = min(factor, self.restraint)
             end = max(end, self.restraint_end)
+            redirect = redirect or self.redirectable
         rises = factor > self.restraint  # an episode that ended this instant, not yet lifted
         self.restraint = factor
         self.restraint_end = end
+        self.redirectable = redirect
         self.restraint_episode += 1
         if rises:
             self.nudge()
@@ -229,6 +235,7 @@ class AttackChannel:
             self.world.at(self.restraint_end, self.lift_restraint, self.restraint_episode)
             return
         self.restraint = 1.0
+        self.redirectable = True
         self.militia.update_redirect(now)
         self.nudge()
 

@@ -96,11 +96,16 @@ class Blueprint:
     """What every trial of a scenario shares, worked out once: series, months, weapons,
     defences, and which harm accounts and milestones each kind of incident reaches."""
 
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, edges: list[float] | None = None):
+        """`edges`: day offsets where the time bins of the monthly series begin (after the
+        first); calendar months by default, any other split (for calibration periods) if given."""
         self.scenario = scenario
         self.horizon = scenario.scenario.horizon_days
         self.series, self.monthly_series, self.months = tally_layout(scenario)
         _, self.edges = month_edges(scenario.scenario.start_date, self.horizon)
+        if edges is not None:
+            self.edges = list(edges)
+            self.months = [f"bin{i}" for i in range(len(edges) + 1)]
         self.arsenal = Arsenal(scenario.weapons)
         self.defence = {
             name: [st.interception.get(w, 0.0) for w in self.arsenal.names]
@@ -291,7 +296,7 @@ class World:
                 if ch.initial_restraint is not None:
                     channel = m.channels[target]
                     r = ch.initial_restraint
-                    channel.set_restraint(0.0, r.factor, r.remaining_days)
+                    channel.set_restraint(0.0, r.factor, r.remaining_days, r.redirect)
                     self.at(r.remaining_days, channel.lift_restraint, channel.restraint_episode)
             m.update_redirect(0.0, ramped=True)
             for channel in m.channels.values():

@@ -80,3 +80,64 @@ def rung_bars(labels: list[str], shares: list[float]) -> str:
     ax.set_ylim(0, min(1.0, max(shares + [0.0]) + 0.12))
     ax.set_title("Highest rung of the escalation ladder reached", loc="left")
     return to_svg(fig)
+
+
+def prior_posterior(panels: list[tuple[str, object, list[float], list[float]]]) -> str:
+    """One panel per parameter: the posterior sample (weighted histogram) over the prior density."""
+    import numpy as np
+
+    cols = 3
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5, 2.2 * rows), squeeze=False)
+    for ax, (name, prior, values, weights) in zip(axes.flat, panels, strict=False):
+        values, weights = np.asarray(values), np.asarray(weights)
+        lo = min(float(prior.ppf(0.005)), float(values.min()))
+        hi = max(float(prior.ppf(0.995)), float(values.max()))
+        grid = np.linspace(lo, hi, 200)
+        ax.hist(values, bins=30, range=(lo, hi), weights=weights, density=True, color=BLUE, alpha=0.6, label="posterior")
+        ax.plot(grid, prior.pdf(grid), color="black", linewidth=1, label="prior")
+        ax.set_title(name, loc="left", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def tolerance_path(generations: list[tuple[str, list[int], list[float], list[float]]]) -> str:
+    """ε and acceptance rate per generation, for each fit."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.5, 2.6))
+    for label, index, epsilon, acceptance in generations:
+        ax1.plot(index[1:], epsilon[1:], marker="o", label=label)
+        ax2.plot(index, acceptance, marker="o", label=label)
+    ax1.set_title("tolerance ε", loc="left")
+    ax1.set_xlabel("generation")
+    ax2.set_title("acceptance rate", loc="left")
+    ax2.set_xlabel("generation")
+    ax2.set_yscale("log")
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def observed_fan(months: list[str], panels: list[tuple[str, dict[str, list[float]], list[tuple[int, float, float]]]]) -> str:
+    """Monthly posterior-predictive bands with the observed ranges (bars) where a target covers a month."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.6 * len(panels)), squeeze=False)
+    x = list(range(len(months)))
+    for ax, (title, q, observed) in zip(axes[:, 0], panels, strict=True):
+        ax.fill_between(x, q["q05"], q["q95"], color=BLUE, alpha=0.15, label="5-95%")
+        ax.fill_between(x, q["q25"], q["q75"], color=BLUE, alpha=0.3, label="25-75%")
+        ax.plot(x, q["q50"], color=BLUE, label="median")
+        for i, lo, hi in observed:
+            top = hi if hi < 1e9 else lo * 1.5
+            ax.plot([i, i], [lo, top], color="#c53030", linewidth=3, solid_capstyle="butt")
+            ax.plot([i], [lo], marker="_", color="#c53030", markersize=10)
+        ax.plot([], [], color="#c53030", linewidth=3, label="observed")
+        ax.set_title(title, loc="left")
+        ax.set_ylabel("per month")
+        ax.set_xticks(x, months, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(bottom=0)
+    axes[0, 0].legend(loc="upper left", fontsize=7, ncols=4)
+    fig.tight_layout()
+    return to_svg(fig)

@@ -21,6 +21,7 @@ class RunLayout:
     months: list[str]
     horizon_days: float
     by_days: list[float]
+    particles: bool = False  # trials draw their parameters from a posterior
 
     @classmethod
     def of(cls, scenario: Scenario) -> RunLayout:
@@ -35,11 +36,14 @@ class RunLayout:
             months=months,
             horizon_days=horizon,
             by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
+            particles=scenario.parameters.posterior is not None,
         )
 
 
 def trials_schema(layout: RunLayout) -> pa.Schema:
     fields = [pa.field("trial", pa.int64()), pa.field("n_events", pa.int64())]
+    if layout.particles:
+        fields.append(pa.field("particle", pa.int32()))  # row of the fit's posterior.parquet
     fields += [pa.field(f"t_{m}", pa.float64()) for m in layout.milestones]
     fields += [pa.field("max_rung", pa.int16())]
     fields += [pa.field(s, pa.int64()) for s in layout.series]

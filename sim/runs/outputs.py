@@ -77,6 +77,8 @@ class RunWriter:
         self._next_trial += n
         lay = self.layout
         columns = [trial, arrays["n_events"]]
+        if lay.particles:
+            columns.append(arrays["particle"])
         columns += [arrays["milestone_days"][:, j] for j in range(len(lay.milestones))]
         columns += [arrays["max_rung"].astype(np.int16)]
         columns += [arrays["totals"][:, k] for k in range(len(lay.series))]

@@ -223,7 +223,8 @@ def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: 
                     failures.extend(result.failures)
                     continue
                 arrays = {"n_events": result.n_events, "milestone_days": result.milestone_days,
-                          "max_rung": result.max_rung, "totals": result.totals, "monthly": result.monthly}
+                          "max_rung": result.max_rung, "totals": result.totals, "monthly": result.monthly,
+                          "particle": result.particle}
                 write_arrays(folder / _chunk_name(result.start), **arrays)
                 ready[result.start] = arrays
                 bar.update(result.stop - result.start)

@@ -64,6 +64,7 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
     if len(_chain) >= MAX_EXTENDS_DEPTH:
         raise InputError(f"error: {shown}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, found more")
     data = read_toml(path, referred_by=_shown(_chain[-1]) if _chain else None)
+    _anchor_fit_path(data, path)
     parent_name = data.pop("extends", None)
     origin = {loc: shown for loc in _leaf_paths(data)}
     if parent_name is None:
@@ -124,18 +125,66 @@ def _is_weapon_mix(path: tuple) -> bool:
 def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenario>") -> Scenario:
     """Validate merged data as a `Scenario`, then its cross-references."""
     resolved = resolved or Resolved(data, {}, file)
+    data = attach_fit(data, resolved)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
         # A misspelt key also leaves the key it was meant to be missing: report the typo only.
         typos = {(*err["loc"][:-1], _suggestion(err["loc"])) for err in errors if err["type"] == "extra_forbidden"}
-        problems = [_describe(err, data) for err in errors if not (err["type"] == "missing" and err["loc"] in typos)]
+        problems = [describe_error(err, data) for err in errors if not (err["type"] == "missing" and err["loc"] in typos)]
         raise _error(resolved, problems) from None
     problems = check_references(scenario)
     if problems:
         raise _error(resolved, [(_parse_path(p), m) for p, m in problems]) from None
     return scenario
+
+
+def _anchor_fit_path(data: dict, path: Path) -> None:
+    """A fit folder is named relative to the file that names it: make it absolute here."""
+    parameters = data.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("from_calibration"), str):
+        parameters["from_calibration"] = str((path.parent / parameters["from_calibration"]).resolve())
+
+
+def attach_fit(data: dict, resolved: Resolved) -> dict:
+    """Replace `parameters.from_calibration` by the fit's posterior draws (`parameters.posterior`),
+    so that a resolved scenario carries them and needs no other file."""
+    parameters = data.get("parameters")
+    if not isinstance(parameters, dict) or not isinstance(parameters.get("from_calibration"), str):
+        return data
+    loc = ("parameters", "from_calibration")
+    folder = Path(parameters["from_calibration"])
+    where = f"{resolved.file_of(loc)}: parameters.from_calibration"
+    try:
+        import pyarrow.parquet as pq
+
+        fit = tomllib.loads((folder / "fit.toml").read_text(encoding="utf-8"))
+        table = pq.read_table(folder / "posterior.parquet").to_pydict()
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as e:
+        raise InputError(f"error: {where}: expected a fit folder written by escsim calibrate (fit.toml, "
+                         f"posterior.parquet), found {folder}: {e}") from None
+    fitted = fit.get("parameters", {})
+    apply = parameters.get("apply", {}) if isinstance(parameters.get("apply"), dict) else {}
+    unknown = [name for name in apply if name not in fitted]
+    if unknown:
+        raise InputError(f"error: {resolved.file_of(('parameters', 'apply'))}: parameters.apply.{unknown[0]}: "
+                         f"expected a parameter of the fit ({', '.join(fitted)}), found '{unknown[0]}'")
+    names = list(fitted)
+    missing = [n for n in names if n not in table]
+    if missing or "weight" not in table:
+        raise InputError(f"error: {where}: expected posterior.parquet to hold {', '.join(names)} and weight, found {', '.join(table)}")
+    out = copy.deepcopy(data)
+    out["parameters"] = {
+        "posterior": {
+            "fit": f"{folder.name}: {fit.get('fit', {}).get('command', '')}".strip(": "),
+            "parameters": names,
+            "paths": [list(apply.get(n, [fitted[n]["path"]])) for n in names],
+            "weights": [float(w) for w in table["weight"]],
+            "values": [[float(v) for v in row] for row in zip(*(table[n] for n in names), strict=True)],
+        }
+    }
+    return out
 
 
 def to_plain(scenario: Scenario) -> dict:
@@ -155,7 +204,7 @@ def config_hash(scenario: Scenario) -> str:
 def _error(resolved: Resolved, problems: list[tuple[tuple, str]]) -> InputError:
     lines = []
     for loc, message in problems:
-        lines.append(f"{resolved.file_of(loc)}: {_path_text(loc)}: {message}")
+        lines.append(f"{resolved.file_of(loc)}: {path_text(loc)}: {message}")
     if len(lines) == 1:
         text = "error: " + lines[0]
     else:
@@ -165,7 +214,7 @@ def _error(resolved: Resolved, problems: list[tuple[tuple, str]]) -> InputError:
     return InputError(text, file=resolved.file, problems=lines)
 
 
-def _describe(err: dict, data: dict) -> tuple[tuple, str]:
+def describe_error(err: dict, data: dict) -> tuple[tuple, str]:
     raw_loc = tuple(err["loc"])
     loc = _strip_tags(raw_loc)
     kind, found = err["type"], err.get("input")
@@ -259,7 +308,7 @@ def _strip_tags(loc: tuple) -> tuple:
     return tuple(out)
 
 
-def _path_text(loc: tuple) -> str:
+def path_text(loc: tuple) -> str:
     text = ""
     for part in loc:
         if isinstance(part, int):

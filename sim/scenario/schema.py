@@ -161,8 +161,9 @@ class RestrainEffect(Strict):
     """Rates of `militias` on `front` multiplied by `factor` for `duration_days`.
 
     Issued by a patron's rule to its proxies, or by a shock (a front that closes is a
-    restraint with factor 0). A share of the suppressed effort may move to other fronts
-    (the militia's `redirect`).
+    restraint with factor 0). With `redirect` true, a share of the suppressed effort moves to
+    the other fronts (the militia's `redirect`); false for a pause that holds everywhere, such
+    as a truce.
     """
 
     type: Literal["restrain"]
@@ -170,6 +171,7 @@ class RestrainEffect(Strict):
     front: Name
     factor: Probability
     duration_days: Days
+    redirect: bool = True
 
 
 Effect = Annotated[
@@ -181,10 +183,12 @@ Effect = Annotated[
 
 
 class InitialRestraint(Strict):
-    """A restraint already in force at the start; its redirected effort has fully ramped."""
+    """A restraint already in force at the start; its redirected effort has fully ramped.
+    `redirect` false: the effort is held back, not moved (a campaign not yet begun)."""
 
     factor: Probability
     remaining_days: Days
+    redirect: bool = True
 
 
 class AttackChannel(Strict):
@@ -315,12 +319,47 @@ class Milestone(Strict):
 # --- the scenario ----------------------------------------------------------------------------
 
 
+class Posterior(Strict):
+    """Parameter draws from a calibrated fit: each trial picks one particle by weight and sets
+    each fitted parameter, at its key paths in this scenario, to the particle's value. The
+    loader fills this from `from_calibration`; a resolved scenario carries it whole."""
+
+    fit: str = ""
+    parameters: list[Name] = Field(min_length=1)
+    paths: list[list[str]] = Field(min_length=1)
+    weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=100_000)
+    values: list[list[float]] = Field(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> Posterior:
+        if len(self.paths) != len(self.parameters):
+            raise ValueError(f"expected one list of paths per parameter ({len(self.parameters)}), found {len(self.paths)}")
+        if len(self.values) != len(self.weights):
+            raise ValueError(f"expected one weight per particle ({len(self.values)}), found {len(self.weights)}")
+        if any(len(v) != len(self.parameters) for v in self.values):
+            raise ValueError(f"expected {len(self.parameters)} values per particle")
+        if sum(self.weights) <= 0:
+            raise ValueError("expected weights with a positive sum, found none")
+        return self
+
+
+class ParameterSource(Strict):
+    """Where per-trial parameters come from. `from_calibration` names a fit folder (relative
+    to the file); `apply` maps a fitted parameter to the key paths it sets here, when they
+    differ from the paths it was fitted at."""
+
+    from_calibration: str | None = None
+    apply: dict[Name, list[str]] = Field(default_factory=dict)
+    posterior: Posterior | None = None
+
+
 class Scenario(Strict):
     """A whole scenario, after `extends` is resolved."""
 
     scenario: Meta
     run: RunDefaults = RunDefaults()
     summary: SummaryOptions = SummaryOptions()
+    parameters: ParameterSource = ParameterSource()
     weapons: dict[Name, Weapon] = Field(min_length=1, max_length=50)
     actors: dict[Name, Actor] = Field(min_length=1, max_length=100)
     shocks: dict[Name, Shock] = Field(default_factory=dict, max_length=200)
@@ -378,7 +417,25 @@ class ReferenceCheck:
         for name, ms in s.milestones.items():
             self._filter(f"milestones.{name}.when", ms.when)
         self._ladder()
+        self._posterior()
         return self.problems
+
+    def _posterior(self) -> None:
+        from sim.scenario.paths import PathError, get
+
+        posterior = self.s.parameters.posterior
+        if posterior is None:
+            return
+        data = self.s.model_dump(mode="python", by_alias=True)
+        for i, (name, paths) in enumerate(zip(posterior.parameters, posterior.paths, strict=True)):
+            for path in paths:
+                try:
+                    value = get(data, path)
+                except PathError as e:
+                    self.add(f"parameters.posterior.paths[{i}]", f"expected key paths into this scenario for {name}: {e}")
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    self.add(f"parameters.posterior.paths[{i}]", f"expected {path} to lead to a number, found {type(value).__name__}")
 
     def _actor_names(self, path: str, names: list[str] | None, pool: dict, what: str) -> None:
         for i, n in enumerate(names or []):

@@ -1,0 +1,375 @@
+"""`escsim calibrate`: fit the history replay to the targets by ABC-SMC, check the fit, score a
+time-split forecast, and write the fit folder.
+
+Two fits run: the full fit on every target (its posterior is the one scenarios use), and the
+split fit on the targets that end by `fit_until`, whose posterior forecasts the later targets
+for the validation scores. Simulations go through the same executors as runs, in fixed
+batches; every random number comes from the fit's seed, so a fit is reproducible.
+
+Folder (default `<targets folder>/fits/<name>/`): `posterior.parquet`, `generations.csv`,
+`predictive_monthly.csv`, `predictive_targets.csv`, `scores.csv`, `fit.toml`, `report.html`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+import tomli_w
+from tqdm import tqdm
+
+from sim.calibration.abc import Generation, IndependentPrior, abc_smc
+from sim.calibration.objective import Objective
+from sim.calibration.targets import Targets, load_targets
+from sim.engine.variants import VariantTask, run_variants
+from sim.errors import InputError
+from sim.runs.executors import executor_workers, local_executor
+from sim.runs.manifest import versions
+from sim.runs.storage import write_text
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class Budget:
+    particles: int
+    generations: int
+    min_acceptance: float
+    max_simulations: int
+    predictive_trials: int
+    batch: int
+
+
+BUDGETS = {
+    # Under five minutes on two cores: a rough fit, to try targets and priors.
+    "small": Budget(particles=200, generations=6, min_acceptance=0.02, max_simulations=15_000,
+                    predictive_trials=500, batch=200),
+    # The real fit: tolerances fall until acceptance drops under 1%.
+    "full": Budget(particles=1000, generations=14, min_acceptance=0.01, max_simulations=400_000,
+                   predictive_trials=4000, batch=500),
+}
+
+
+@dataclass
+class FitResult:
+    out: Path
+    posterior: pd.DataFrame
+    generations: pd.DataFrame
+    predictive_monthly: pd.DataFrame
+    predictive_targets: pd.DataFrame
+    scores: pd.DataFrame
+
+
+def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20240604, workers: int | None = None,
+              out: str | Path | None = None, replace: bool = False, progress: bool | None = None,
+              command: list[str] | None = None) -> FitResult:
+    if budget not in BUDGETS:
+        raise InputError(f"error: --budget: expected one of {', '.join(BUDGETS)}, found {budget!r}")
+    targets = load_targets(targets_path)
+    settings = BUDGETS[budget]
+    out = Path(out) if out is not None else Path(targets_path).parent / "fits" / targets.name
+    if out.exists() and any(out.iterdir()) and not replace:
+        raise InputError(f"error: --out {out}: already holds files; add --replace to overwrite the fit there")
+    objective = Objective.build(targets)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    executor = local_executor(workers)
+    try:
+        sim = Simulator(targets, objective, executor, settings.batch)
+        full = _fit(targets, sim, settings, _derived(seed, 1), split=False, label="fit", progress=progress)
+        split = _fit(targets, sim, settings, _derived(seed, 2), split=True, label="split fit", progress=progress)
+        predictive = sim.draw(full[-1], settings.predictive_trials, _derived(seed, 3))
+        forecast = sim.draw(split[-1], settings.predictive_trials, _derived(seed, 4))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed,
+                    started, time.perf_counter() - clock, executor_workers(executor),
+                    command or ["escsim", "calibrate", str(targets_path), "--budget", budget, "--seed", str(seed)])
+    return result
+
+
+def _derived(seed: int, purpose: int) -> int:
+    """A seed for one purpose of a fit, from SeedSequence(seed, spawn_key=(purpose,))."""
+    return int(np.random.SeedSequence(seed, spawn_key=(purpose,)).generate_state(1, np.uint64)[0] >> 1)
+
+
+class Simulator:
+    """Runs variants of the replay through an executor and reads them through the objective."""
+
+    def __init__(self, targets: Targets, objective: Objective, executor: Executor, batch: int):
+        self.targets = targets
+        self.objective = objective
+        self.executor = executor
+        self.text = targets.scenario.model_dump_json(by_alias=True)
+        self.paths = tuple(p.path for p in targets.spec.parameters.values())
+        self.chunks = max(1, executor_workers(executor) * 4)
+        self.batch = batch
+
+    def outcomes(self, thetas: np.ndarray, trials: np.ndarray, seed: int) -> list:
+        """One trial per parameter vector, in order; a failed one comes back as its message."""
+        size = max(1, math.ceil(len(thetas) / self.chunks))
+        futures = [
+            self.executor.submit(run_variants, VariantTask(
+                self.text, self.paths, tuple(map(tuple, thetas[a:a + size].tolist())), seed,
+                tuple(int(t) for t in trials[a:a + size]), tuple(self.objective.edges)))
+            for a in range(0, len(thetas), size)
+        ]
+        return [outcome for f in futures for outcome in f.result()]
+
+    def distances(self, seed: int, split: bool):
+        def simulate(thetas: np.ndarray, keys: np.ndarray) -> np.ndarray:
+            out = np.empty(len(thetas))
+            for k, outcome in enumerate(self.outcomes(thetas, keys, seed)):
+                if isinstance(outcome, str):
+                    out[k] = math.inf  # a variant the scenario refuses, or a runaway
+                else:
+                    out[k] = self.objective.distance(self.objective.count_values(outcome),
+                                                     self.objective.event_values(outcome), split)
+            return out
+        return simulate
+
+    def draw(self, generation: Generation, trials: int, seed: int) -> dict[str, np.ndarray]:
+        """Posterior predictive: each trial draws a particle by weight and runs once."""
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
+        picks = rng.choice(len(generation.weights), size=trials, p=generation.weights)
+        outcomes = self.outcomes(generation.particles[picks], np.arange(trials), seed)
+        ok = [o for o in outcomes if not isinstance(o, str)]
+        o = self.objective
+        return {
+            "counts": np.array([o.count_values(x) for x in ok]).reshape(len(ok), len(o.counts)),
+            "events": np.array([o.event_values(x) for x in ok]).reshape(len(ok), len(o.events)),
+            "monthly": np.array([o.monthly_values(x) for x in ok]),
+            "failed": np.array(len(outcomes) - len(ok)),
+        }
+
+
+def _fit(targets: Targets, sim: Simulator, settings: Budget, seed: int, *, split: bool, label: str,
+         progress: bool | None) -> list[Generation]:
+    bar = tqdm(total=settings.generations, desc=label, unit="gen", file=sys.stderr,
+               disable=None if progress is None else not progress)
+
+    def report(g: Generation) -> None:
+        bar.set_postfix(eps=f"{g.epsilon:.3g}", acc=f"{g.acceptance:.2f}", ess=f"{g.ess:.0f}")
+        bar.update(1)
+
+    try:
+        return abc_smc(IndependentPrior(targets.priors()), sim.distances(_derived(seed, 0), split),
+                       particles=settings.particles, generations=settings.generations, seed=seed,
+                       batch=settings.batch, min_acceptance=settings.min_acceptance,
+                       max_simulations=settings.max_simulations, on_generation=report)
+    finally:
+        bar.close()
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def posterior_table(targets: Targets, g: Generation) -> pd.DataFrame:
+    table = pd.DataFrame(g.particles, columns=targets.parameter_names)
+    table["weight"] = g.weights
+    table["distance"] = g.distances
+    return table
+
+
+def generations_table(history: list[Generation], fit: str) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"fit": fit, "generation": g.index, "epsilon": g.epsilon, "particles": len(g.weights),
+         "simulations": g.simulations, "proposals": g.proposals, "acceptance": g.acceptance, "ess": g.ess}
+        for g in history
+    ])
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    order = np.argsort(x)
+    cumulative = np.cumsum(w[order])
+    return float(x[order][min(np.searchsorted(cumulative, q * cumulative[-1]), len(x) - 1)])
+
+
+def parameter_summary(targets: Targets, g: Generation) -> list[dict]:
+    rows = []
+    for k, (name, p) in enumerate(targets.spec.parameters.items()):
+        prior = p.prior.frozen()
+        x = g.particles[:, k]
+        rows.append({
+            "parameter": name, "path": p.path, "prior": _prior_text(p.prior),
+            "prior_q05": float(prior.ppf(0.05)), "prior_median": float(prior.median()), "prior_q95": float(prior.ppf(0.95)),
+            "mean": float(g.weights @ x), "q05": weighted_quantile(x, g.weights, 0.05),
+            "median": weighted_quantile(x, g.weights, 0.5), "q95": weighted_quantile(x, g.weights, 0.95),
+            "why": p.why,
+        })
+    return rows
+
+
+def _prior_text(prior) -> str:
+    fields = {k: v for k, v in prior.model_dump().items() if k != "dist"}
+    return f"{prior.dist}(" + ", ".join(f"{k}={v:g}" for k, v in fields.items()) + ")"
+
+
+def predictive_monthly(targets: Targets, objective: Objective, draws: dict) -> pd.DataFrame:
+    """Every month of the replay and every front: quantiles of the posterior predictive, and the
+    observed range where a target covers exactly that month."""
+    from sim.model.world import tally_layout
+
+    _, monthly_series, _ = tally_layout(targets.scenario)
+    observed = {}
+    for c, spec in zip(targets.spec.counts.values(), objective.counts, strict=True):
+        month = c.start.strftime("%Y-%m")
+        whole_month = c.start.day == 1 and (c.end + dt.timedelta(days=1)).day == 1 and c.start.strftime("%Y-%m") == c.end.strftime("%Y-%m")
+        if whole_month:
+            observed[(month, c.series)] = (spec.lo, spec.hi)
+    rows = []
+    for s_index, s in enumerate(objective.predictive_series):
+        series = monthly_series[s]
+        for m, month in enumerate(objective.month_labels):
+            x = draws["monthly"][:, s_index, m]
+            lo, hi = observed.get((month, series), (math.nan, math.nan))
+            rows.append({"month": month, "series": series, "mean": float(x.mean()),
+                         **{f"q{round(q * 100):02d}": float(np.quantile(x, q)) for q in QUANTILES},
+                         "observed_lo": lo, "observed_hi": hi})
+    return pd.DataFrame(rows)
+
+
+def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> pd.DataFrame:
+    """Each target against the posterior predictive of the full fit: is it within the 90%
+    predictive interval (an interval or bound: do they overlap), and how likely is it."""
+    rows = []
+    for k, (c, spec) in enumerate(zip(targets.spec.counts.values(), objective.counts, strict=True)):
+        x = draws["counts"][:, k]
+        q05, q95 = np.quantile(x, 0.05), np.quantile(x, 0.95)
+        rows.append({
+            "target": spec.name, "kind": "count", "series": c.series, "start": c.start, "end": c.end,
+            "observation": c.observation, "observed_lo": spec.lo, "observed_hi": spec.hi,
+            "mean": float(x.mean()), "q05": float(q05), "q50": float(np.quantile(x, 0.5)), "q95": float(q95),
+            "consistent_90": bool(q05 <= spec.hi and spec.lo <= q95),
+            "p_observed": float(np.mean((x >= spec.lo) & (x <= spec.hi))),
+        })
+    for k, (e, spec) in enumerate(zip(targets.spec.events.values(), objective.events, strict=True)):
+        happened = draws["events"][:, k]
+        p = float(np.mean(happened == (1.0 if spec.happened else 0.0)))
+        rows.append({
+            "target": spec.name, "kind": "event", "series": e.milestone, "start": None, "end": e.date,
+            "observation": e.observation, "observed_lo": math.nan, "observed_hi": math.nan,
+            "mean": float(happened.mean()), "q05": math.nan, "q50": math.nan, "q95": math.nan,
+            "consistent_90": bool(p >= 0.05), "p_observed": p,
+        })
+    return pd.DataFrame(rows)
+
+
+def validation_scores(targets: Targets, objective: Objective, forecast: dict) -> pd.DataFrame:
+    """The split fit's forecast of each held-out count, scored against two naive forecasts:
+    persistence (Poisson at the rate of the series' last fitted period) and Poisson at the
+    series' mean rate over the fitted periods. An interval observation is scored at its
+    midpoint; a lower bound only by coverage and PIT at the bound."""
+    rows = []
+    specs = list(zip(targets.spec.counts.values(), objective.counts, strict=True))
+    for k, (c, spec) in enumerate(specs):
+        if spec.fit:
+            continue
+        fitted = [s for _, s in specs if s.fit and s.series == spec.series and math.isfinite(s.hi)]
+        days = spec.end_day - spec.start_day
+        obs = spec.lo if not math.isfinite(spec.hi) else 0.5 * (spec.lo + spec.hi)
+        forecasts = {"model": forecast["counts"][:, k]}
+        if fitted:
+            last = max(fitted, key=lambda s: s.end_day)
+            mid = 0.5 * (last.lo + last.hi)
+            forecasts["persistence"] = mid / (last.end_day - last.start_day) * days
+            total = sum(0.5 * (s.lo + s.hi) for s in fitted)
+            forecasts["poisson_mean"] = total / sum(s.end_day - s.start_day for s in fitted) * days
+        for name, fc in forecasts.items():
+            rows.append(_score_row(spec, name, fc, obs))
+    return pd.DataFrame(rows)
+
+
+def _score_row(spec, forecaster: str, fc, obs: float) -> dict:
+    lower_bound = not math.isfinite(spec.hi)
+    if isinstance(fc, np.ndarray):
+        x = fc.astype(float)
+        lo, hi = np.quantile(x, 0.05), np.quantile(x, 0.95)
+        crps = float(sr.crps_ensemble(obs, x)) if not lower_bound else math.nan
+        below, equal = float(np.mean(x < obs)), float(np.mean(x == obs))
+        mean = float(x.mean())
+    else:
+        from scipy import stats
+
+        dist = stats.poisson(max(fc, 1e-9))
+        lo, hi = dist.ppf(0.05), dist.ppf(0.95)
+        crps = float(sr.crps_poisson(obs, max(fc, 1e-9))) if not lower_bound else math.nan
+        below, equal = float(dist.cdf(obs - 1)), float(dist.pmf(obs))
+        mean = float(fc)
+    covered = (hi >= spec.lo) if lower_bound else bool(lo <= spec.hi and spec.lo <= hi)
+    return {
+        "target": spec.name, "forecaster": forecaster, "observed": obs, "forecast_mean": mean,
+        "q05": float(lo), "q95": float(hi),
+        "crps": crps,
+        "interval_score_90": float(sr.interval_score(obs, lo, hi, 0.1)) if not lower_bound else math.nan,
+        "covered_90": bool(covered),
+        "pit": below + 0.5 * equal,  # mid-PIT of a discrete forecast
+    }
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def _write(out: Path, targets: Targets, objective: Objective, full, split, predictive, forecast,
+           settings: Budget, budget: str, seed: int, started, elapsed: float, workers: int,
+           command: list[str]) -> FitResult:
+    from sim.reports.fit import write_fit_report
+
+    posterior = posterior_table(targets, full[-1])
+    generations = pd.concat([generations_table(full, "full"), generations_table(split, "split")], ignore_index=True)
+    monthly = predictive_monthly(targets, objective, predictive)
+    checks = predictive_targets(targets, objective, predictive)
+    scores = validation_scores(targets, objective, forecast)
+    summary = parameter_summary(targets, full[-1])
+    fit_toml = {
+        "fit": {
+            "name": targets.name, "targets": str(targets.path), "scenario": str(targets.path.parent / targets.spec.fit.scenario),
+            "budget": budget, "seed": seed, "particles": settings.particles,
+            "generations": len(full), "simulations": int(generations[generations.fit == "full"].simulations.sum()),
+            "final_epsilon": float(full[-1].epsilon), "fit_until": targets.spec.fit.fit_until or "",
+            "started_at": started.isoformat(timespec="seconds"), "elapsed_seconds": round(elapsed, 1),
+            "workers": workers, "command": " ".join(command),
+        },
+        "parameters": {row["parameter"]: {"path": row["path"], "prior": row["prior"], "mean": row["mean"],
+                                          "median": row["median"], "q05": row["q05"], "q95": row["q95"]}
+                       for row in summary},
+        "versions": versions(),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        posterior.to_parquet(staging / "posterior.parquet", index=False)
+        write_text(staging / "generations.csv", generations.to_csv(index=False, float_format="%.6g"))
+        write_text(staging / "predictive_monthly.csv", monthly.to_csv(index=False, float_format="%.6g"))
+        write_text(staging / "predictive_targets.csv", checks.to_csv(index=False, float_format="%.6g"))
+        write_text(staging / "scores.csv", scores.to_csv(index=False, float_format="%.6g"))
+        write_text(staging / "fit.toml", "# A calibrated fit: escsim calibrate wrote it; scenarios use it by\n"
+                   "# parameters.from_calibration.\n" + tomli_w.dumps(_plain(fit_toml)))
+        write_fit_report(staging, targets, fit_toml, summary, full, generations, monthly, checks, scores)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return FitResult(out, posterior, generations, monthly, checks, scores)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,125 @@
+"""What one simulation of the replay says about the targets, and how far it is from them.
+
+A simulation's monthly series are counted in time bins cut at every target period's ends and
+every month's start, so any target period and any calendar month is a sum of bins. The
+distance is interval-aware and variance-stabilised: each count x and each observed bound goes
+through the Anscombe transform 2·√(x + 3/8), under which a Poisson count has standard
+deviation about 1; a count inside its observed range scores 0, else its transformed distance to
+the nearer bound. An event that did not happen as observed scores 1 (about one standard
+deviation). The distance is the root mean square over the targets used.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.model.tally import month_edges
+from sim.model.world import TrialOutcome
+
+EVENT_MISS = 1.0
+
+
+def anscombe(x):
+    return 2.0 * np.sqrt(np.asarray(x, dtype=float) + 0.375)
+
+
+@dataclass(frozen=True)
+class CountSpec:
+    name: str
+    series: int  # index among the monthly series
+    first_bin: int
+    last_bin: int  # inclusive
+    lo: float
+    hi: float  # inf for a lower bound
+    fit: bool  # used to fit the split, or only scored
+    start_day: float
+    end_day: float  # exclusive
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    milestone: int  # index among the scenario's milestones
+    by_day: float  # exclusive: the end of the observed date
+    happened: bool
+    fit: bool
+
+
+@dataclass(frozen=True)
+class Objective:
+    edges: list[float]  # bin boundaries (day offsets) after day 0
+    counts: list[CountSpec]
+    events: list[EventSpec]
+    month_labels: list[str]
+    month_bins: list[tuple[int, int]]  # inclusive bin range of each calendar month
+    predictive_series: list[int] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, targets) -> Objective:
+        scenario = targets.scenario
+        from sim.model.world import tally_layout
+
+        _, monthly_series, _ = tally_layout(scenario)
+        horizon = scenario.scenario.horizon_days
+        labels, month_starts = month_edges(scenario.scenario.start_date, horizon)
+        cuts = set(month_starts)
+        for c in targets.spec.counts.values():
+            cuts.update({targets.day(c.start), targets.day(c.end) + 1.0})
+        edges = sorted(d for d in cuts if 0.0 < d < horizon)
+
+        def bins_of(start: float, end: float) -> tuple[int, int]:
+            return bisect_right(edges, start), bisect_right(edges, end - 1e-9)
+
+        counts = []
+        for name, c in targets.spec.counts.items():
+            a, b = targets.day(c.start), targets.day(c.end) + 1.0
+            first, last = bins_of(a, b)
+            lo, hi = c.bounds()
+            counts.append(CountSpec(name, monthly_series.index(c.series), first, last, lo, hi,
+                                    targets.in_fit(c.end), a, b))
+        milestones = list(scenario.milestones)
+        events = [
+            EventSpec(name, milestones.index(e.milestone), targets.day(e.date) + 1.0,
+                      e.observation == "happened_by", targets.in_fit(e.date))
+            for name, e in targets.spec.events.items()
+        ]
+        starts = [0.0, *month_starts]
+        ends = [*month_starts, horizon]
+        month_bins = [bins_of(a, b) for a, b in zip(starts, ends, strict=True)]
+        predictive = [monthly_series.index(s) for s in monthly_series if s.startswith("attacks_on_")]
+        return cls(edges, counts, events, labels, month_bins, predictive)
+
+    # --- one simulation ---------------------------------------------------------------------
+
+    def count_values(self, outcome: TrialOutcome) -> np.ndarray:
+        return np.array([sum(outcome.monthly[c.series][c.first_bin:c.last_bin + 1]) for c in self.counts], dtype=float)
+
+    def event_values(self, outcome: TrialOutcome) -> np.ndarray:
+        """1.0 where the milestone happened before the event's date, else 0.0."""
+        days = outcome.milestone_days
+        return np.array([1.0 if (not math.isnan(days[e.milestone]) and days[e.milestone] < e.by_day) else 0.0
+                         for e in self.events])
+
+    def monthly_values(self, outcome: TrialOutcome) -> np.ndarray:
+        """[predictive series, month] counts."""
+        return np.array([[sum(outcome.monthly[s][a:b + 1]) for a, b in self.month_bins] for s in self.predictive_series])
+
+    def distance(self, counts: np.ndarray, events: np.ndarray, split: bool = False) -> float:
+        """Root mean square of the per-target distances (only the fitting targets if `split`)."""
+        terms = []
+        for spec, x in zip(self.counts, counts, strict=True):
+            if split and not spec.fit:
+                continue
+            y = anscombe(x)
+            lo = anscombe(spec.lo)
+            hi = anscombe(spec.hi) if math.isfinite(spec.hi) else math.inf
+            terms.append(max(0.0, lo - y, y - hi))
+        for spec, happened in zip(self.events, events, strict=True):
+            if split and not spec.fit:
+                continue
+            terms.append(0.0 if bool(happened) == spec.happened else EVENT_MISS)
+        return math.sqrt(sum(t * t for t in terms) / len(terms)) if terms else 0.0

@@ -1,0 +1,264 @@
+"""Calibration targets: what the model is fitted to, read from a TOML file and checked.
+
+A targets file names the scenario to fit, the parameters to fit with their priors (each by
+key path into the scenario), the reported counts (a series over an inclusive period of dates:
+exact, an interval, or a lower bound) and the events that did or did not happen by a date, each
+citing the facts in `seeds/facts.csv` it rests on. Bad targets get the same kind of message as
+bad scenarios: file, key path, expected, found; exit code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field, ValidationError, model_validator
+from scipy import stats
+
+from sim.errors import InputError
+from sim.model.world import tally_layout
+from sim.scenario import Scenario, load_scenario, to_plain
+from sim.scenario.loading import describe_error, path_text, read_toml
+from sim.scenario.paths import PathError, get, with_values
+from sim.scenario.schema import Name, Strict, check_references
+
+
+class UniformPrior(Strict):
+    dist: Literal["uniform"]
+    low: float
+    high: float
+
+    def frozen(self):
+        return stats.uniform(self.low, self.high - self.low)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformPrior:
+        if not self.low < self.high:
+            raise ValueError(f"expected low < high, found low {self.low:g} and high {self.high:g}")
+        return self
+
+
+class LogNormalPrior(Strict):
+    dist: Literal["lognormal"]
+    median: Annotated[float, Field(gt=0)]
+    sigma: Annotated[float, Field(gt=0, le=10)]
+
+    def frozen(self):
+        return stats.lognorm(s=self.sigma, scale=self.median)
+
+
+class BetaPrior(Strict):
+    dist: Literal["beta"]
+    a: Annotated[float, Field(gt=0)]
+    b: Annotated[float, Field(gt=0)]
+
+    def frozen(self):
+        return stats.beta(self.a, self.b)
+
+
+class GammaPrior(Strict):
+    dist: Literal["gamma"]
+    shape: Annotated[float, Field(gt=0)]
+    scale: Annotated[float, Field(gt=0)]
+
+    def frozen(self):
+        return stats.gamma(self.shape, scale=self.scale)
+
+
+Prior = Annotated[UniformPrior | LogNormalPrior | BetaPrior | GammaPrior, Field(discriminator="dist")]
+
+
+class FittedParameter(Strict):
+    path: str
+    prior: Prior
+    why: str = ""
+
+
+class CountTarget(Strict):
+    series: Name
+    start: dt.date
+    end: dt.date
+    observation: Literal["exact", "interval", "lower_bound"]
+    value: Annotated[int, Field(ge=0)] | None = None
+    lo: Annotated[int, Field(ge=0)] | None = None
+    hi: Annotated[int, Field(ge=0)] | None = None
+    facts: list[str] = Field(min_length=1)
+    why: str = ""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CountTarget:
+        if self.end < self.start:
+            raise ValueError(f"expected end on or after start ({self.start}), found {self.end}")
+        if self.observation == "exact":
+            if self.value is None or self.lo is not None or self.hi is not None:
+                raise ValueError("expected an exact count to give value (and neither lo nor hi)")
+        elif self.observation == "interval":
+            if self.lo is None or self.hi is None or self.value is not None:
+                raise ValueError("expected an interval to give lo and hi (and no value)")
+            if self.lo > self.hi:
+                raise ValueError(f"expected lo ≤ hi, found lo {self.lo} above hi {self.hi}")
+        elif self.lo is None or self.hi is not None or self.value is not None:
+            raise ValueError("expected a lower bound to give lo only")
+        return self
+
+    def bounds(self) -> tuple[float, float]:
+        """The observed range (lo, hi); hi is infinite for a lower bound."""
+        if self.observation == "exact":
+            return float(self.value), float(self.value)
+        return float(self.lo), float(self.hi) if self.hi is not None else math.inf
+
+
+class EventTarget(Strict):
+    milestone: Name
+    observation: Literal["happened_by", "not_happened_by"]
+    date: dt.date
+    facts: list[str] = Field(min_length=1)
+    why: str = ""
+
+
+class FitSpec(Strict):
+    name: Name
+    scenario: str
+    facts: str
+    description: str = ""
+    fit_until: dt.date | None = None
+
+
+class TargetsFile(Strict):
+    fit: FitSpec
+    parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12)
+    counts: dict[Name, CountTarget] = Field(default_factory=dict)
+    events: dict[Name, EventTarget] = Field(default_factory=dict)
+
+
+@dataclass
+class Targets:
+    """A checked targets file with the scenario it fits, in the terms the fit works in."""
+
+    path: Path
+    spec: TargetsFile
+    scenario: Scenario
+    facts: dict[str, dict]
+
+    @property
+    def name(self) -> str:
+        return self.spec.fit.name
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return list(self.spec.parameters)
+
+    def day(self, date: dt.date) -> float:
+        return float((date - self.scenario.scenario.start_date).days)
+
+    def priors(self) -> list:
+        return [p.prior.frozen() for p in self.spec.parameters.values()]
+
+    def scenario_with(self, theta: np.ndarray) -> Scenario:
+        """The scenario with the fitted parameters set to `theta` (in `parameter_names` order)."""
+        values = {p.path: float(v) for p, v in zip(self.spec.parameters.values(), theta, strict=True)}
+        return Scenario.model_validate(with_values(to_plain(self.scenario), values))
+
+    def in_fit(self, end: dt.date) -> bool:
+        """Whether a target ending on `end` is used to fit (the time split), or only scored."""
+        until = self.spec.fit.fit_until
+        return until is None or end <= until
+
+
+def load_targets(path: str | Path) -> Targets:
+    """Read and check a targets file: schema, then everything that needs the scenario."""
+    path = Path(path)
+    shown = str(path)
+    raw = read_toml(path)
+    try:
+        spec = TargetsFile.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{shown}: {path_text(_untag(loc))}: {msg}" for loc, msg in (describe_error(err, raw) for err in e.errors())]
+        raise _error(shown, lines) from None
+    scenario = load_scenario(path.parent / spec.fit.scenario)
+    facts = _read_facts(path.parent / spec.fit.facts, shown)
+    problems = _check(spec, scenario, facts)
+    if problems:
+        raise _error(shown, [f"{shown}: {p}: {m}" for p, m in problems])
+    return Targets(path, spec, scenario, facts)
+
+
+def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    series, _, _ = tally_layout(scenario)
+    start = scenario.scenario.start_date
+    end = start + dt.timedelta(days=scenario.scenario.horizon_days)
+    plain = to_plain(scenario)
+    for name, p in spec.parameters.items():
+        try:
+            current = get(plain, p.path)
+        except PathError as e:
+            problems.append((f"parameters.{name}.path", f"expected a key path into {scenario.scenario.name}: {e}"))
+            continue
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            problems.append((f"parameters.{name}.path", f"expected a path to a number, found {type(current).__name__}"))
+            continue
+        median = float(p.prior.frozen().median())
+        try:
+            trial = Scenario.model_validate(with_values(plain, {p.path: median}))
+            bad = check_references(trial)
+        except ValidationError as e:
+            bad = [("", e.errors()[0]["msg"])]
+        if bad:
+            problems.append((f"parameters.{name}.prior",
+                             f"expected a prior whose values the scenario accepts, found its median {median:g} refused: {bad[0][1]}"))
+    by_series: dict[str, list[tuple[dt.date, dt.date, str]]] = {}
+    for name, c in spec.counts.items():
+        path = f"counts.{name}"
+        if c.series not in series:
+            problems.append((f"{path}.series", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), found '{c.series}'"))
+        if c.start < start or c.end >= end:
+            problems.append((path, f"expected a period within {start} - {end - dt.timedelta(days=1)}, found {c.start} - {c.end}"))
+        by_series.setdefault(c.series, []).append((c.start, c.end, name))
+        problems += _unknown_facts(path, c.facts, facts)
+    for s, periods in by_series.items():
+        periods.sort()
+        for (a0, a1, an), (b0, b1, bn) in zip(periods, periods[1:], strict=False):
+            if b0 <= a1:
+                problems.append((f"counts.{bn}", f"expected periods of {s} that do not overlap, found {b0} - {b1} overlapping counts.{an} ({a0} - {a1})"))
+    milestones = list(scenario.milestones)
+    for name, e in spec.events.items():
+        path = f"events.{name}"
+        if e.milestone not in milestones:
+            problems.append((f"{path}.milestone", f"expected a milestone of {scenario.scenario.name} ({', '.join(milestones)}), found '{e.milestone}'"))
+        if not start <= e.date < end:
+            problems.append((f"{path}.date", f"expected a date within {start} - {end - dt.timedelta(days=1)}, found {e.date}"))
+        problems += _unknown_facts(path, e.facts, facts)
+    if not spec.counts and not spec.events:
+        problems.append(("counts", "expected at least one count or event to fit, found none"))
+    return problems
+
+
+def _untag(loc: tuple) -> tuple:
+    """Drop the distribution tag pydantic puts after `prior` in a key path."""
+    dists = {"uniform", "lognormal", "beta", "gamma"}
+    return tuple(x for i, x in enumerate(loc) if not (i and loc[i - 1] == "prior" and x in dists))
+
+
+def _unknown_facts(path: str, ids: list[str], facts: dict) -> list[tuple[str, str]]:
+    return [(f"{path}.facts[{i}]", f"expected a fact id of the seeds file, found '{f}'") for i, f in enumerate(ids) if f not in facts]
+
+
+def _read_facts(path: Path, shown: str) -> dict[str, dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as e:
+        raise InputError(f"error: {shown}: fit.facts: expected a readable seeds file, found {e.strerror}: {path}") from None
+    return {row["id"]: row for row in rows}
+
+
+def _error(shown: str, lines: list[str]) -> InputError:
+    if len(lines) == 1:
+        return InputError("error: " + lines[0])
+    return InputError(f"error: {shown} is not a valid targets file ({len(lines)} problems):\n" + "\n".join("  " + line for line in lines))
