@@ -54,7 +54,10 @@ def bare_simpy(events_per_trial) -> None:
 
 
 def speed(scenario, trials: int, repeats: int, seed: int) -> dict:
-    simulate_trials(scenario, seed, 0, 50)  # warm up imports and caches
+    # Warm up imports and caches; with a posterior, build every particle's scenario first, as a
+    # worker does once in a long run.
+    posterior = scenario.parameters.posterior
+    simulate_trials(scenario, seed, 10**9, 10**9 + (4 * len(posterior.weights) if posterior else 50))
     model, bare, ratios, events = [], [], [], None
     for r in range(repeats):
         start = r * trials  # fresh trials each repeat, same count

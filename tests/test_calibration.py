@@ -188,7 +188,7 @@ def test_scenarios_draw_their_parameters_from_a_fit(tmp_path):
     case = write_case(tmp_path / "case")
     calibrate(case, budget="small", seed=5, workers=1, out=tmp_path / "fit", progress=False)
     (tmp_path / "use.toml").write_text(
-        f'extends = "case/scenario.toml"\n[scenario]\nname = "use"\n[parameters]\nfrom_calibration = "fit"\n', encoding="utf-8")
+        'extends = "case/scenario.toml"\n[scenario]\nname = "use"\n[parameters]\nfrom_calibration = "fit"\n', encoding="utf-8")
     scenario = sim.load_scenario(tmp_path / "use.toml")
     posterior = scenario.parameters.posterior
     assert posterior.parameters == ["rate", "alpha"] and len(posterior.values) == 200

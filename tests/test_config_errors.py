@@ -21,7 +21,11 @@ from click.testing import CliRunner
 from sim.cli import main
 
 BASELINE = (Path(__file__).parent.parent / "scenarios" / "baseline.toml").resolve()
-BASE_TEXT = BASELINE.read_text(encoding="utf-8")
+# Copies live in tmp_path: point the baseline's fit folder at the repository's, absolutely.
+BASE_TEXT = BASELINE.read_text(encoding="utf-8").replace(
+    'from_calibration = "../calibration/fits/default"',
+    f'from_calibration = "{(BASELINE.parent.parent / "calibration" / "fits" / "default").as_posix()}"',
+)
 # The line of the baseline that the syntax-error case breaks (1-based, as tomllib counts).
 RATE_LINE = BASE_TEXT.splitlines().index("rate_per_day = 0.03") + 1
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ from sim.engine.variants import VariantTask, run_variants
 from sim.errors import InputError
 from sim.runs.executors import executor_workers, local_executor
 from sim.runs.manifest import versions
-from sim.runs.storage import write_text
+from sim.runs.storage import make_folder, write_text
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -272,7 +272,7 @@ def validation_scores(targets: Targets, objective: Objective, forecast: dict) ->
     midpoint; a lower bound only by coverage and PIT at the bound."""
     rows = []
     specs = list(zip(targets.spec.counts.values(), objective.counts, strict=True))
-    for k, (c, spec) in enumerate(specs):
+    for k, (_, spec) in enumerate(specs):
         if spec.fit:
             continue
         fitted = [s for _, s in specs if s.fit and s.series == spec.series and math.isfinite(s.hi)]
@@ -333,7 +333,8 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
     summary = parameter_summary(targets, full[-1])
     fit_toml = {
         "fit": {
-            "name": targets.name, "targets": str(targets.path), "scenario": str(targets.path.parent / targets.spec.fit.scenario),
+            "name": targets.name, "targets": str(targets.path),
+            "scenario": os.path.normpath(targets.path.parent / targets.spec.fit.scenario),
             "budget": budget, "seed": seed, "particles": settings.particles,
             "generations": len(full), "simulations": int(generations[generations.fit == "full"].simulations.sum()),
             "final_epsilon": float(full[-1].epsilon), "fit_until": targets.spec.fit.fit_until or "",
@@ -346,7 +347,7 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
         "versions": versions(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = make_folder(out)
     try:
         posterior.to_parquet(staging / "posterior.parquet", index=False)
         write_text(staging / "generations.csv", generations.to_csv(index=False, float_format="%.6g"))

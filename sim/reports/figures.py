@@ -130,9 +130,11 @@ def observed_fan(months: list[str], panels: list[tuple[str, dict[str, list[float
         ax.fill_between(x, q["q25"], q["q75"], color=BLUE, alpha=0.3, label="25-75%")
         ax.plot(x, q["q50"], color=BLUE, label="median")
         for i, lo, hi in observed:
-            top = hi if hi < 1e9 else lo * 1.5
-            ax.plot([i, i], [lo, top], color="#c53030", linewidth=3, solid_capstyle="butt")
-            ax.plot([i], [lo], marker="_", color="#c53030", markersize=10)
+            if lo == hi:
+                ax.plot([i], [lo], marker="o", color="#c53030", markersize=5)
+            else:
+                top = hi if hi < 1e9 else lo * 1.5
+                ax.plot([i, i], [lo, top], color="#c53030", linewidth=3, solid_capstyle="butt")
         ax.plot([], [], color="#c53030", linewidth=3, label="observed")
         ax.set_title(title, loc="left")
         ax.set_ylabel("per month")

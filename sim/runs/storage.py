@@ -23,6 +23,7 @@ def atomic_path(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -31,6 +32,19 @@ def atomic_path(path: Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_folder(path: Path) -> Path:
+    """A new temporary folder beside `path` with ordinary permissions (for staging outputs)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
 
 
 def write_text(path: Path, text: str) -> None:

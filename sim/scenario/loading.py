@@ -143,7 +143,7 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
 def _anchor_fit_path(data: dict, path: Path) -> None:
     """A fit folder is named relative to the file that names it: make it absolute here."""
     parameters = data.get("parameters")
-    if isinstance(parameters, dict) and isinstance(parameters.get("from_calibration"), str):
+    if isinstance(parameters, dict) and parameters.get("from_calibration"):
         parameters["from_calibration"] = str((path.parent / parameters["from_calibration"]).resolve())
 
 
@@ -153,6 +153,10 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
     parameters = data.get("parameters")
     if not isinstance(parameters, dict) or not isinstance(parameters.get("from_calibration"), str):
         return data
+    if parameters["from_calibration"] == "":  # a child switching off its parent's fit
+        out = copy.deepcopy(data)
+        out.pop("parameters")
+        return out
     loc = ("parameters", "from_calibration")
     folder = Path(parameters["from_calibration"])
     where = f"{resolved.file_of(loc)}: parameters.from_calibration"

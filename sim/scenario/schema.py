@@ -345,8 +345,8 @@ class Posterior(Strict):
 
 class ParameterSource(Strict):
     """Where per-trial parameters come from. `from_calibration` names a fit folder (relative
-    to the file); `apply` maps a fitted parameter to the key paths it sets here, when they
-    differ from the paths it was fitted at."""
+    to the file; "" switches off a parent's fit); `apply` maps a fitted parameter to the key
+    paths it sets here, when they differ from the paths it was fitted at."""
 
     from_calibration: str | None = None
     apply: dict[Name, list[str]] = Field(default_factory=dict)
