@@ -8,6 +8,8 @@ The Python API mirrors the command line and returns pandas objects:
     result = sim.run(scenario, trials=1000, seed=1)
     result.summary          # summary.csv as a DataFrame
     result.trials           # one row per trial
+    swept = sim.sweep("scenarios/sweeps/tornado_baseline.toml", trials_per_point=200)
+    swept.sensitivity       # sensitivity.csv as a DataFrame
 
 Names are imported on first use, so a worker process that only simulates does not load the
 report and storage libraries.
@@ -24,6 +26,10 @@ _EXPORTS = {
     "load_scenario": "sim.scenario",
     "RunResult": "sim.runs.runner",
     "run": "sim.runs.runner",
+    "load_sweep": "sim.sweeps.spec",
+    "SweepResult": "sim.sweeps.runner",
+    "sweep": "sim.sweeps.runner",
+    "calibrate": "sim.calibration.fit",
 }
 
 __all__ = sorted(_EXPORTS)

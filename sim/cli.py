@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from sim.errors import InputError, TrialError
+from sim.errors import InputError, WorkError
 from sim.scenario.schema import MAX_TRIALS
 
 
@@ -25,8 +25,8 @@ class Command(click.Group):
         except InputError as e:
             click.echo(str(e), err=True)
             ctx.exit(2)
-        except TrialError as e:
-            click.echo(f"error: {e}. The run stopped; fix the cause and run it again.", err=True)
+        except WorkError as e:
+            click.echo(f"error: {e}. The job stopped; fix the cause and run it again.", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             out = ctx.meta.get("out")
@@ -65,11 +65,12 @@ def validate(scenario: Path) -> None:
 @click.option("--trials", type=click.IntRange(1, MAX_TRIALS), help="Number of trials (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed (default: the scenario's).")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/<scenario>-<time>).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in --out.")
 @click.pass_context
-def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
+def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume) -> None:
     """Run SCENARIO's Monte Carlo trials; print a summary and write the run folder."""
     from sim.runs.runner import run as run_scenario
     from sim.runs.table import summary_text
@@ -82,10 +83,44 @@ def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{resolved.scenario.name}-{stamp}"
     ctx.meta["out"] = out
-    command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers, out=out)]
-    result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, out=out, resume=resume,
-                          command=command + (["--resume"] if resume else []))
+    command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers,
+                                                          scheduler=scheduler, out=out)]
+    result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
+                          resume=resume, command=command + (["--resume"] if resume else []))
     click.echo(summary_text(result))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--samples", type=click.IntRange(1, 10**6),
+              help="Design size (default: the spec's): values per parameter (oat, grid), points (lhs), "
+                   "N (sobol, a power of two), trajectories (morris).")
+@click.option("--trials-per-point", type=click.IntRange(1, MAX_TRIALS), help="Trials at each design point (default: the spec's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed (default: the spec's).")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: runs/sweep-<name>-<time>).")
+@click.option("--resume", is_flag=True, help="Complete an interrupted sweep in --out.")
+@click.pass_context
+def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, out, resume) -> None:
+    """Run the sensitivity design of sweep SPEC; write points, indices and a report."""
+    from sim.sweeps.runner import sweep as run_sweep
+    from sim.sweeps.spec import load_sweep
+    from sim.sweeps.summary import sweep_text
+
+    loaded = load_sweep(spec)
+    if out is None:
+        if resume:
+            raise InputError("error: --resume: expected --out naming the folder of the sweep to complete, found none")
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"sweep-{loaded.name}-{stamp}"
+    ctx.meta["out"] = out
+    command = ["escsim", "sweep", str(spec), *_options(samples=samples, trials_per_point=trials_per_point, seed=seed,
+                                                       workers=workers, scheduler=scheduler, out=out)]
+    result = run_sweep(loaded, samples=samples, trials_per_point=trials_per_point, seed=seed, workers=workers,
+                       scheduler=scheduler, out=out, resume=resume, command=command + (["--resume"] if resume else []))
+    click.echo(sweep_text(result))
 
 
 @main.command()
@@ -94,29 +129,36 @@ def run(ctx, scenario: Path, trials, seed, workers, out, resume) -> None:
               help="small: a quick rough fit (minutes); full: the real fit.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=20240604, show_default=True, help="Master seed.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Fit folder (default: fits/<name> beside the targets file).")
 @click.option("--replace", is_flag=True, help="Overwrite the fit folder if it exists.")
-def calibrate(targets: Path, budget, seed, workers, out, replace) -> None:
+def calibrate(targets: Path, budget, seed, workers, scheduler, out, replace) -> None:
     """Fit TARGETS' scenario to its reported counts and events by ABC-SMC; write the fit folder."""
     from sim.calibration.fit import calibrate as run_fit
     from sim.calibration.summary import fit_text
 
     command = ["escsim", "calibrate", str(targets), "--budget", budget, "--seed", str(seed),
-               *_options(workers=workers, out=out)]
-    click.echo(fit_text(run_fit(targets, budget=budget, seed=seed, workers=workers, out=out, replace=replace,
-                                command=command)))
+               *_options(workers=workers, scheduler=scheduler, out=out)]
+    click.echo(fit_text(run_fit(targets, budget=budget, seed=seed, workers=workers, scheduler=scheduler, out=out,
+                                replace=replace, command=command)))
 
 
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=False, path_type=Path))
 def report(folder: Path) -> None:
-    """Rebuild FOLDER's report.html from its saved files, without re-running."""
+    """Rebuild FOLDER's report.html (a run's or a sweep's) from its saved files, without re-running."""
     from sim.reports.run import rebuild_run_report
+    from sim.reports.sweep import rebuild_sweep_report
+    from sim.runs.manifest import read_json
 
     if not (folder / "manifest.json").is_file():
-        raise InputError(f"error: {folder}: expected a finished run folder (with manifest.json), found none")
-    rebuild_run_report(folder)
+        raise InputError(f"error: {folder}: expected a finished run or sweep folder (with manifest.json), found none")
+    kind = read_json(folder / "manifest.json").get("kind", "run")
+    rebuilders = {"run": rebuild_run_report, "sweep": rebuild_sweep_report}
+    if kind not in rebuilders:
+        raise InputError(f"error: {folder / 'manifest.json'}: kind: expected one of {', '.join(rebuilders)}, found {kind!r}")
+    rebuilders[kind](folder)
     click.echo(f"wrote {folder / 'report.html'}")
 
 
@@ -125,5 +167,5 @@ def _options(**options) -> list[str]:
     words: list[str] = []
     for key, value in options.items():
         if value is not None:
-            words += [f"--{key}", str(value)]
+            words += [f"--{key.replace('_', '-')}", str(value)]
     return words

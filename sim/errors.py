@@ -16,10 +16,23 @@ class InputError(Exception):
         super().__init__(message)
 
 
-class TrialError(RuntimeError):
+class WorkError(RuntimeError):
+    """Work that failed while running (a trial that raised): exit code 1, with a message."""
+
+
+class TrialError(WorkError):
     """A trial raised: carries the trial index so the run can name it."""
 
     def __init__(self, trial: int, error: str):
         self.trial = trial
         self.error = error
         super().__init__(f"trial {trial} failed: {error}")
+
+
+class PointError(WorkError):
+    """A sweep's design point failed (its scenario refused the values, or a trial raised)."""
+
+    def __init__(self, point: int, error: str):
+        self.point = point
+        self.error = error
+        super().__init__(f"design point {point} failed: {error}")

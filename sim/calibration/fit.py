@@ -33,7 +33,7 @@ from sim.calibration.objective import Objective
 from sim.calibration.targets import Targets, load_targets
 from sim.engine.variants import VariantTask, run_variants
 from sim.errors import InputError
-from sim.runs.executors import executor_workers, local_executor
+from sim.runs.executors import executor_workers, make_executor
 from sim.runs.manifest import versions
 from sim.runs.storage import make_folder, write_text
 
@@ -71,7 +71,7 @@ class FitResult:
 
 
 def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20240604, workers: int | None = None,
-              out: str | Path | None = None, replace: bool = False, progress: bool | None = None,
+              scheduler: str | None = None, out: str | Path | None = None, replace: bool = False, progress: bool | None = None,
               command: list[str] | None = None) -> FitResult:
     if budget not in BUDGETS:
         raise InputError(f"error: --budget: expected one of {', '.join(BUDGETS)}, found {budget!r}")
@@ -83,7 +83,7 @@ def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20
     objective = Objective.build(targets)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
-    executor = local_executor(workers)
+    executor = make_executor(workers, scheduler)
     try:
         sim = Simulator(targets, objective, executor, settings.batch)
         full = _fit(targets, sim, settings, _derived(seed, 1), split=False, label="fit", progress=progress)

@@ -174,11 +174,11 @@ def load_targets(path: str | Path) -> Targets:
     """Read and check a targets file: schema, then everything that needs the scenario."""
     path = Path(path)
     shown = str(path)
-    raw = read_toml(path)
+    raw = read_toml(path, what="targets")
     try:
         spec = TargetsFile.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{shown}: {path_text(_untag(loc))}: {msg}" for loc, msg in (describe_error(err, raw) for err in e.errors())]
+        lines = [f"{shown}: {path_text(_untag(loc))}: {msg}" for loc, msg in (describe_error(err, raw, TargetsFile) for err in e.errors())]
         raise _error(shown, lines) from None
     scenario = load_scenario(path.parent / spec.fit.scenario)
     facts = _read_facts(path.parent / spec.fit.facts, shown)

@@ -1,8 +1,9 @@
-"""Where chunks of trials run: in this process, or in a pool of local worker processes.
+"""Where chunks of work run: in this process, in a pool of local worker processes, or on a
+Dask distributed cluster.
 
-Both are `concurrent.futures.Executor`s, so the runner (and calibration and sweeps after it)
-submits work the same way whatever runs it. Results never depend on the executor: each trial
-seeds itself from (seed, trial index), and results are reduced in trial order.
+All three are `concurrent.futures.Executor`s, so runs, sweeps and calibrations submit work the
+same way whatever runs it. Results never depend on the executor: each trial seeds itself from
+(seed, trial index), and results are reduced in a fixed order.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+from sim.errors import InputError
+
+CONNECT_TIMEOUT_S = 20
 
 
 class InlineExecutor(Executor):
@@ -24,6 +29,43 @@ class InlineExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
             future.set_exception(exc)
         return future
+
+
+class DaskExecutor(Executor):
+    """Tasks on a Dask distributed cluster, as `concurrent.futures` futures.
+
+    Every task is submitted with `pure=False`: Dask's default would key tasks by a hash of their
+    arguments (hashing each chunk's scenario text) and merge identical submissions. `workers` is
+    the cluster's thread count when connected, which sets how many tasks are kept in flight.
+    """
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise InputError(
+                f"error: --scheduler {address}: expected the Dask distributed extra to be installed, found it "
+                "missing; install it with: pip install 'escalation-sim[distributed]'"
+            ) from None
+        try:
+            self.client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise InputError(
+                f"error: --scheduler {address}: expected a reachable Dask scheduler (tcp://HOST:PORT, started "
+                f"with `dask scheduler`), found none there: {e}"
+            ) from None
+        self.executor = self.client.get_executor(pure=False)
+        self.workers = max(1, sum(self.client.nthreads().values()))
+        self.address = address
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self.executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self.client.status == "closed":
+            return
+        self.executor.shutdown(wait=wait and not cancel_futures)
+        self.client.close()
 
 
 def available_cores() -> int:
@@ -47,5 +89,24 @@ def local_executor(workers: int | None) -> Executor:
     return pool
 
 
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """The executor a command asked for: a Dask cluster at `scheduler`, else local processes."""
+    if scheduler is not None:
+        if workers is not None:
+            raise InputError("error: --workers and --scheduler: expected one of them, found both "
+                             "(a Dask cluster's size is set by its workers)")
+        return DaskExecutor(scheduler)
+    if workers is not None and workers < 1:
+        raise InputError(f"error: --workers: expected at least 1, found {workers}")
+    return local_executor(workers)
+
+
 def executor_workers(executor: Executor) -> int:
     return getattr(executor, "workers", 1)
+
+
+def executor_name(executor: Executor) -> str:
+    """How the manifest records where the work ran."""
+    if isinstance(executor, DaskExecutor):
+        return f"dask {executor.address}"
+    return "inline" if isinstance(executor, InlineExecutor) else "local processes"

@@ -15,9 +15,9 @@ from sim.scenario import Scenario, config_hash
 PACKAGES = ("escalation-sim", "simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic")
 
 
-def versions() -> dict[str, str]:
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in PACKAGES + extra:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -29,7 +29,7 @@ def api_command(source: str | None, trials: int, seed: int) -> list[str]:
     return ["escsim", "run", source or "<scenario object>", "--trials", str(trials), "--seed", str(seed)]
 
 
-def run_manifest(scenario: Scenario, plan: dict, *, workers: int, started: dt.datetime,
+def run_manifest(scenario: Scenario, plan: dict, *, workers: int, executor: str, started: dt.datetime,
                  elapsed: float, command: list[str], out: Path) -> dict:
     return {
         "kind": "run",
@@ -40,6 +40,7 @@ def run_manifest(scenario: Scenario, plan: dict, *, workers: int, started: dt.da
         "trials": plan["trials"],
         "plan": plan,
         "workers": workers,
+        "executor": executor,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(elapsed, 3),

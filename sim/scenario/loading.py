@@ -78,20 +78,20 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
     return Resolved(merged, parent.origin, shown)
 
 
-def read_toml(path: Path, referred_by: str | None = None) -> dict:
-    """Parse one TOML file, turning every failure into an `InputError`."""
+def read_toml(path: Path, referred_by: str | None = None, what: str = "scenario") -> dict:
+    """Parse one TOML file (a scenario, or another `what`), turning every failure into an `InputError`."""
     shown = _shown(path)
     where = f" (named by extends in {referred_by})" if referred_by else ""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"error: {shown}: expected a scenario file{where}, found no such file") from None
+        raise InputError(f"error: {shown}: expected a {what} file{where}, found no such file") from None
     except IsADirectoryError:
-        raise InputError(f"error: {shown}: expected a scenario file{where}, found a directory") from None
+        raise InputError(f"error: {shown}: expected a {what} file{where}, found a directory") from None
     except OSError as e:
         raise InputError(f"error: {shown}: expected a readable file{where}, found {e.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise InputError(f"error: {shown}: expected a scenario under {MAX_FILE_BYTES // 1_000_000} MB, found {len(raw):,} bytes")
+        raise InputError(f"error: {shown}: expected a {what} under {MAX_FILE_BYTES // 1_000_000} MB, found {len(raw):,} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -218,14 +218,15 @@ def _error(resolved: Resolved, problems: list[tuple[tuple, str]]) -> InputError:
     return InputError(text, file=resolved.file, problems=lines)
 
 
-def describe_error(err: dict, data: dict) -> tuple[tuple, str]:
+def describe_error(err: dict, data: dict, root: type[BaseModel] = Scenario) -> tuple[tuple, str]:
+    """(key path, message) of one pydantic error of `data` validated as `root`."""
     raw_loc = tuple(err["loc"])
     loc = _strip_tags(raw_loc)
     kind, found = err["type"], err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(raw_loc[:-1])
-        near = _suggestion(raw_loc)
+        allowed = _allowed_keys(raw_loc[:-1], root)
+        near = _suggestion(raw_loc, root)
         hint = f" (did you mean '{near}'?)" if near else ""
         return loc, f"expected one of the known keys ({', '.join(allowed)}), found unknown key '{loc[-1]}'{hint}"
     if kind == "missing":
@@ -265,9 +266,9 @@ def describe_error(err: dict, data: dict) -> tuple[tuple, str]:
     return loc, f"expected {expected}, found {_found(found)}"
 
 
-def _suggestion(raw_loc: tuple) -> str | None:
+def _suggestion(raw_loc: tuple, root: type[BaseModel] = Scenario) -> str | None:
     """The known key closest to an unknown one, if any is close."""
-    near = difflib.get_close_matches(str(raw_loc[-1]), _allowed_keys(tuple(raw_loc[:-1])), n=1)
+    near = difflib.get_close_matches(str(raw_loc[-1]), _allowed_keys(tuple(raw_loc[:-1]), root), n=1)
     return near[0] if near else None
 
 
@@ -331,9 +332,9 @@ def _parse_path(text: str) -> tuple:
     return tuple(parts)
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def _allowed_keys(loc: tuple, root: type[BaseModel] = Scenario) -> list[str]:
     """Key names valid at a location of the raw pydantic loc (with union tags)."""
-    tp: Any = Scenario
+    tp: Any = root
     for part in loc:
         tp = _step(tp, part)
         if tp is None:

@@ -1,0 +1,100 @@
+"""Run a planned list of tasks through an executor, checkpointed, and consume them in order.
+
+Runs (chunks of trials) and sweeps (groups of design points) share this loop. Each task has a
+key that fixes its place in the order; its result is turned into plain arrays, checkpointed
+atomically under the job's `.chunks/` folder, and handed on in key order as soon as its turn
+comes, so writing overlaps computing and only out-of-order results wait in memory. On resume
+the tasks already checkpointed are read back instead of being run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.runs.executors import executor_workers
+from sim.runs.storage import read_arrays, write_arrays
+
+Arrays = dict[str, np.ndarray]
+Failure = tuple[int, str]
+
+
+class Checkpoints:
+    """One `.npz` file per finished task, named by its key."""
+
+    def __init__(self, folder: Path, prefix: str = "chunk"):
+        self.folder, self.prefix = Path(folder), prefix
+
+    def path(self, key: int) -> Path:
+        return self.folder / f"{self.prefix}-{key:012d}.npz"
+
+    def has(self, key: int) -> bool:
+        return self.path(key).exists()
+
+    def save(self, key: int, arrays: Arrays) -> None:
+        write_arrays(self.path(key), **arrays)
+
+    def load(self, key: int) -> Arrays:
+        return read_arrays(self.path(key))
+
+
+def complete_in_order(
+    executor: Executor,
+    fn: Callable[[Any], Any],
+    tasks: list[tuple[int, Any]],
+    checkpoints: Checkpoints,
+    *,
+    to_arrays: Callable[[Any], tuple[Arrays | None, list[Failure]]],
+    consume: Callable[[int, Arrays], None],
+    done: Callable[[int], None] = lambda key: None,
+) -> list[Failure]:
+    """Run every task not yet checkpointed (at most two per worker in flight) and consume all
+    results in key order. `to_arrays` turns a result into arrays, or None and its failures;
+    after a failure nothing more is consumed, the rest still runs and is checkpointed, and all
+    failures are returned sorted. `done(key)` is called as each task finishes (progress)."""
+    order = [key for key, _ in tasks]
+    todo = iter([(k, t) for k, t in tasks if not checkpoints.has(k)])
+    ready: dict[int, Arrays] = {}
+    failures: list[Failure] = []
+    consumed = 0
+
+    def consume_in_order() -> None:
+        nonlocal consumed
+        while consumed < len(order) and not failures:
+            key = order[consumed]
+            if key in ready:
+                consume(key, ready.pop(key))
+            elif checkpoints.has(key):
+                consume(key, checkpoints.load(key))
+            else:
+                return
+            consumed += 1
+
+    pending: dict[Any, int] = {}
+    in_flight = 2 * executor_workers(executor)
+    consume_in_order()
+    while True:
+        while len(pending) < in_flight:
+            nxt = next(todo, None)
+            if nxt is None:
+                break
+            pending[executor.submit(fn, nxt[1])] = nxt[0]
+        if not pending:
+            break
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            key = pending.pop(future)
+            arrays, failed = to_arrays(future.result())
+            if failed:
+                failures.extend(failed)
+                continue
+            checkpoints.save(key, arrays)
+            if not failures:
+                ready[key] = arrays
+            done(key)
+        consume_in_order()
+    return sorted(failures)

@@ -1,0 +1,164 @@
+"""Sensitivity indices of a sweep's outputs, with 95% intervals: the rows of `sensitivity.csv`.
+
+One row per output, parameter and index: `output, parameter, index, estimate, lo, hi`.
+
+- `sobol`: first-order `S1`, total `ST` and second-order `S2` (parameter "a:b") from SALib,
+  with bootstrap intervals;
+- `morris`: `mu`, `mu_star` (bootstrap interval) and `sigma` of the elementary effects, per
+  unit of the parameter's range (log range on a log scale);
+- `lhs`: partial rank correlation coefficients `prcc`, with Fisher-z intervals;
+- `oat`: the output `at_low` and `at_high` of each range (the points' Monte Carlo intervals) and
+  the `swing` between them (an interval from both points' errors, conservative, since common
+  random numbers correlate the two estimates positively);
+- `grid`: each parameter's `main_effect` share of the variance over the grid (the variance of
+  its marginal means), with an interval from a parametric bootstrap of the points' Monte Carlo
+  error.
+
+Like the designs, this sees arrays only, so the tests check it on analytic functions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.stats import Z95
+from sim.sweeps.designs import DesignPoints, design_seed
+
+COLUMNS = ["output", "parameter", "index", "estimate", "lo", "hi"]
+RESAMPLES = 1000
+
+
+def analyze(design: DesignPoints, outputs: dict[str, np.ndarray], half_widths: dict[str, np.ndarray] | None = None,
+            *, seed: int = 0, second_order: bool = True, levels: int = 4) -> pd.DataFrame:
+    """Indices of every output (values per design point, in design order) for the design's kind.
+
+    `half_widths` are the points' 95% Monte Carlo half-widths (0 for exact functions)."""
+    rows: list[tuple] = []
+    for name, y in outputs.items():
+        y = np.asarray(y, dtype=float)
+        hw = np.zeros_like(y) if half_widths is None else np.asarray(half_widths[name], dtype=float)
+        match design.kind:
+            case "sobol":
+                found = _sobol(design, y, seed, second_order)
+            case "morris":
+                found = _morris(design, y, seed, levels)
+            case "lhs":
+                found = _prcc(design, y)
+            case "oat":
+                found = _oat(design, y, hw)
+            case "grid":
+                found = _grid(design, y, hw, seed)
+            case _:
+                raise ValueError(design.kind)
+        rows += [(name, *row) for row in found]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _constant(y: np.ndarray) -> bool:
+    return not np.isfinite(y).all() or float(np.var(y)) == 0.0
+
+
+def _sobol(design: DesignPoints, y: np.ndarray, seed: int, second_order: bool) -> list[tuple]:
+    names = design.names
+    if _constant(y):
+        rows = [(p, i, math.nan, math.nan, math.nan) for i in ("S1", "ST") for p in names]
+        return rows + ([(f"{a}:{b}", "S2", math.nan, math.nan, math.nan)
+                        for k, a in enumerate(names) for b in names[k + 1:]] if second_order else [])
+    from SALib.analyze import sobol
+
+    si = sobol.analyze(design.problem(), y, calc_second_order=second_order, num_resamples=RESAMPLES,
+                       conf_level=0.95, seed=_int_seed(seed))
+    rows = []
+    for index in ("S1", "ST"):
+        for j, p in enumerate(names):
+            est, half = float(si[index][j]), float(si[f"{index}_conf"][j])
+            rows.append((p, index, est, est - half, est + half))
+    if second_order:
+        for a in range(len(names)):
+            for b in range(a + 1, len(names)):
+                est, half = float(si["S2"][a, b]), float(si["S2_conf"][a, b])
+                rows.append((f"{names[a]}:{names[b]}", "S2", est, est - half, est + half))
+    return rows
+
+
+def _morris(design: DesignPoints, y: np.ndarray, seed: int, levels: int) -> list[tuple]:
+    from SALib.analyze import morris
+
+    if not np.isfinite(y).all():
+        return [(p, i, math.nan, math.nan, math.nan) for i in ("mu", "mu_star", "sigma") for p in design.names]
+    si = morris.analyze(design.problem(), design.unit, y, num_resamples=RESAMPLES, conf_level=0.95,
+                        num_levels=levels, seed=_int_seed(seed))
+    rows = []
+    for j, p in enumerate(design.names):
+        rows.append((p, "mu", float(si["mu"][j]), math.nan, math.nan))
+        star, half = float(si["mu_star"][j]), float(si["mu_star_conf"][j])
+        rows.append((p, "mu_star", star, star - half, star + half))
+        rows.append((p, "sigma", float(si["sigma"][j]), math.nan, math.nan))
+    return rows
+
+
+def prcc(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Partial rank correlation of y with each column of x, and 95% Fisher-z intervals."""
+    n, d = x.shape
+    ranks = np.column_stack([stats.rankdata(x[:, j]) for j in range(d)])
+    ry = stats.rankdata(y)
+    est = np.full(d, np.nan)
+    for j in range(d):
+        others = np.column_stack([np.ones(n), np.delete(ranks, j, axis=1)])
+        res_x = ranks[:, j] - others @ np.linalg.lstsq(others, ranks[:, j], rcond=None)[0]
+        res_y = ry - others @ np.linalg.lstsq(others, ry, rcond=None)[0]
+        denom = math.sqrt(float(res_x @ res_x) * float(res_y @ res_y))
+        est[j] = float(res_x @ res_y) / denom if denom > 0 else np.nan
+    half = Z95 / math.sqrt(max(n - d - 2, 1))
+    z = np.arctanh(np.clip(est, -0.999999, 0.999999))
+    return est, np.tanh(z - half), np.tanh(z + half)
+
+
+def _prcc(design: DesignPoints, y: np.ndarray) -> list[tuple]:
+    est, lo, hi = prcc(design.unit, y)
+    return [(p, "prcc", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
+
+
+def _oat(design: DesignPoints, y: np.ndarray, hw: np.ndarray) -> list[tuple]:
+    rows = []
+    for j, p in enumerate(design.names):
+        column = design.unit[:, j]
+        low = int(np.flatnonzero(column == 0.0)[0])
+        high = int(np.flatnonzero(column == 1.0)[0])
+        rows.append((p, "at_low", y[low], y[low] - hw[low], y[low] + hw[low]))
+        rows.append((p, "at_high", y[high], y[high] - hw[high], y[high] + hw[high]))
+        swing, half = y[high] - y[low], math.hypot(hw[low], hw[high])
+        rows.append((p, "swing", swing, swing - half, swing + half))
+    return rows
+
+
+def main_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per column: the variance of y's means over the column's levels, over y's variance."""
+    total = float(np.var(y))
+    out = np.full(unit.shape[1], np.nan)
+    if total == 0.0:
+        return out
+    for j in range(unit.shape[1]):
+        levels, where = np.unique(unit[:, j], return_inverse=True)
+        means = np.bincount(where, weights=y) / np.bincount(where)
+        out[j] = float(np.var(means[where])) / total
+    return out
+
+
+def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int) -> list[tuple]:
+    est = main_effects(design.unit, y)
+    rng = design_seed(seed)
+    se = hw / Z95
+    draws = np.array([main_effects(design.unit, y + rng.standard_normal(len(y)) * se) for _ in range(200)])
+    lo, hi = np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
+    if not np.any(se > 0):
+        lo, hi = est, est
+    return [(p, "main_effect", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
+
+
+def _int_seed(seed: int) -> int:
+    return int(np.random.SeedSequence(seed).generate_state(1)[0])

@@ -1,0 +1,100 @@
+"""Design points run in a worker: each point's trials are simulated and reduced there to its
+outputs' estimates and 95% intervals, so only a few numbers per point travel back.
+
+Every point runs trials 0 … M−1 of the sweep's seed: the same random streams at every point
+(common random numbers), so differences between points are the parameters', not noise. A swept
+parameter that the base scenario draws from a calibrated posterior is held at the point's value
+(the posterior still draws the others).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import ValidationError
+
+from sim.engine.chunk import simulate_trials
+from sim.runs.layout import RunLayout
+from sim.runs.summary import Summary
+from sim.scenario.paths import with_values
+from sim.scenario.schema import Scenario, check_references
+
+TRIALS_PER_BLOCK = 1000  # a point's trials are simulated and summarised in blocks of this size
+
+
+@dataclass(frozen=True)
+class PointsTask:
+    scenario_json: str
+    paths: tuple[str, ...]
+    points: tuple[int, ...]
+    values: tuple[tuple[float, ...], ...]  # NaN: keep the base scenario's value
+    seed: int
+    trials: int
+    outputs: tuple[str, ...]
+
+
+@dataclass
+class PointsResult:
+    points: np.ndarray
+    estimate: np.ndarray  # (points, outputs)
+    lo: np.ndarray
+    hi: np.ndarray
+    failures: list[tuple[int, str]] = field(default_factory=list)  # (point, message)
+
+
+@functools.lru_cache(maxsize=4)
+def _plain(text: str) -> dict:
+    return json.loads(text)
+
+
+def point_scenario(base: dict, paths: tuple[str, ...], values: tuple[float, ...]) -> Scenario:
+    """The base scenario with the point's values set (NaN: unchanged)."""
+    chosen = {p: v for p, v in zip(paths, values, strict=True) if not math.isnan(v)}
+    data = with_values(base, chosen)
+    posterior = data.get("parameters", {}).get("posterior")
+    if posterior is not None and chosen:
+        posterior["paths"] = [[p for p in ps if p not in chosen] for ps in posterior["paths"]]
+    scenario = Scenario.model_validate(data, strict=False)
+    problems = check_references(scenario)
+    if problems:
+        raise ValueError(f"{problems[0][0]}: {problems[0][1]}")
+    return scenario
+
+
+def run_points(task: PointsTask) -> PointsResult:
+    base = _plain(task.scenario_json)
+    k, o = len(task.points), len(task.outputs)
+    estimate, lo, hi = (np.full((k, o), np.nan) for _ in range(3))
+    failures = []
+    for i, (point, values) in enumerate(zip(task.points, task.values, strict=True)):
+        try:
+            scenario = point_scenario(base, task.paths, values)
+        except (ValidationError, ValueError) as e:
+            failures.append((point, f"the scenario refuses these values: {_first_line(e)}"))
+            continue
+        summary = Summary(RunLayout.of(scenario))
+        failed = None
+        for start in range(0, task.trials, TRIALS_PER_BLOCK):
+            chunk = simulate_trials(scenario, task.seed, start, min(start + TRIALS_PER_BLOCK, task.trials))
+            if chunk.failures:
+                failed = f"trial {chunk.failures[0][0]} failed: {chunk.failures[0][1]}"
+                break
+            summary.add(chunk.milestone_days, chunk.max_rung, chunk.totals, chunk.monthly, chunk.n_events)
+        if failed:
+            failures.append((point, failed))
+            continue
+        table = summary.table().set_index("metric").loc[list(task.outputs)]
+        estimate[i], lo[i], hi[i] = table["estimate"], table["lo"], table["hi"]
+    return PointsResult(np.asarray(task.points, dtype=np.int64), estimate, lo, hi, failures)
+
+
+def _first_line(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        return f"{where}: {err['msg'].removeprefix('Value error, ')}"
+    return str(e).splitlines()[0]

@@ -1,0 +1,271 @@
+"""`escsim sweep`: run a sensitivity design over a scenario and compute its indices.
+
+The design's points are cut into tasks of whole points (about a thousand trials per task, a
+plan that depends on the spec only, never on the workers). Each finished task is checkpointed
+under `DIR/.chunks/` and its rows streamed, in point order, into `points.parquet` (one row per
+design point and output: the parameters' values, the estimate, its 95% Monte Carlo interval
+and half-width). When all are in: `sensitivity.csv`, `report.html`, then `manifest.json`, whose
+presence marks a finished sweep; `--resume` completes an interrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tomli_w
+from tqdm import tqdm
+
+from sim.errors import PointError
+from sim.runs import manifest as manifests
+from sim.runs.executors import executor_name, executor_workers, make_executor
+from sim.runs.folders import CHUNKS, prepare_folder
+from sim.runs.outputs import PARQUET_OPTIONS, scenario_toml
+from sim.runs.storage import atomic_path, write_json, write_text
+from sim.runs.tasks import Checkpoints, complete_in_order
+from sim.scenario import config_hash
+from sim.sweeps.designs import DesignPoints, build_design
+from sim.sweeps.indices import analyze
+from sim.sweeps.points import PointsResult, PointsTask, run_points
+from sim.sweeps.spec import Sweep, load_sweep
+
+TRIALS_PER_TASK = 1000
+ROW_GROUP_ROWS = 65_536
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: its folder, its indices and its points (one row per point and output)."""
+
+    out: Path
+    sensitivity: pd.DataFrame
+    manifest: dict
+
+    @property
+    def points(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / "points.parquet")
+
+
+def points_per_task(trials_per_point: int) -> int:
+    return max(1, TRIALS_PER_TASK // trials_per_point)
+
+
+def sweep(
+    spec: Sweep | str | Path,
+    *,
+    samples: int | None = None,
+    trials_per_point: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    command: list[str] | None = None,
+) -> SweepResult:
+    """Run a sweep spec (a `Sweep` or a path to a spec file) and write its folder.
+
+    `samples`, `trials_per_point` and `seed` override the spec's; `workers` and `scheduler`
+    choose the executor as for runs; `out` defaults to a new temporary folder."""
+    source = None
+    if not isinstance(spec, Sweep):
+        source = str(spec)
+        spec = load_sweep(spec)
+    spec = spec.with_options(samples, trials_per_point, seed)
+    meta = spec.spec.sweep
+    design = build_design(meta.design, spec.parameters, meta.samples, meta.seed,
+                          second_order=meta.second_order, levels=meta.levels)
+    plan = {"config_hash": config_hash(spec.scenario), "spec_hash": _spec_hash(spec), "seed": meta.seed,
+            "samples": meta.samples, "trials_per_point": meta.trials_per_point, "points": design.size}
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"escsim-sweep-{spec.name}-"))
+    command = command or ["escsim", "sweep", source or "<sweep object>", "--samples", str(meta.samples),
+                          "--trials-per-point", str(meta.trials_per_point), "--seed", str(meta.seed)]
+    executor = make_executor(workers, scheduler)
+    try:
+        finished = prepare_folder(out, plan, resume, what="sweep",
+                                  options="spec, scenario, seed, sample size or trial count")
+        if finished is not None:
+            executor.shutdown(wait=True)
+            return SweepResult(out, pd.read_csv(out / "sensitivity.csv"), finished)
+        started = dt.datetime.now(dt.UTC)
+        clock = time.perf_counter()
+        _run_points(spec, design, out, executor, progress)
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True, cancel_futures=True)
+    points = pd.read_parquet(out / "points.parquet")
+    sensitivity = sensitivity_table(spec, design, points)
+    write_text(out / "sensitivity.csv", sensitivity.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "spec.toml", spec_toml(spec))
+    write_text(out / "scenario.toml", scenario_toml(spec.scenario))
+    manifest = {
+        "kind": "sweep",
+        "sweep": spec.name,
+        "description": meta.description,
+        "scenario": spec.scenario.scenario.name,
+        "config_hash": plan["config_hash"],
+        "design": meta.design,
+        "parameters": {k: p.model_dump(exclude_none=True) for k, p in spec.parameters.items()},
+        "outputs": list(spec.outputs),
+        "seed": meta.seed,
+        "samples": meta.samples,
+        "trials_per_point": meta.trials_per_point,
+        "points": design.size,
+        "trials": design.size * meta.trials_per_point,
+        "plan": plan,
+        "workers": executor_workers(executor),
+        "executor": executor_name(executor),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "elapsed_seconds": round(time.perf_counter() - clock, 3),
+        "command": shlex.join(command),
+        "reproduce": shlex.join(["escsim", "sweep", str(out / "spec.toml"), "--out", "NEW_FOLDER"]),
+        "versions": manifests.versions(extra=("SALib",)),
+    }
+    from sim.reports.sweep import write_sweep_report
+
+    write_sweep_report(out, manifest=manifest)
+    write_json(out / "manifest.json", manifest)
+    shutil.rmtree(out / CHUNKS, ignore_errors=True)
+    return SweepResult(out, sensitivity, manifest)
+
+
+def sensitivity_table(spec: Sweep, design: DesignPoints, points: pd.DataFrame) -> pd.DataFrame:
+    """`sensitivity.csv` from the points: each output's values and half-widths in point order."""
+    meta = spec.spec.sweep
+    y, hw = {}, {}
+    for output in spec.outputs:
+        rows = points[points["output"] == output].sort_values("point")
+        y[output] = rows["estimate"].to_numpy()
+        hw[output] = rows["half_width"].to_numpy()
+    return analyze(design, y, hw, seed=meta.seed, second_order=meta.second_order, levels=meta.levels)
+
+
+def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress: bool | None) -> None:
+    meta = spec.spec.sweep
+    text = spec.scenario.model_dump_json(by_alias=True)
+    paths = tuple(p.path for p in spec.parameters.values())
+    size = points_per_task(meta.trials_per_point)
+    tasks = []
+    for first in range(0, design.size, size):
+        idx = range(first, min(first + size, design.size))
+        tasks.append((first, PointsTask(text, paths, tuple(idx), tuple(tuple(map(float, design.values[i])) for i in idx),
+                                        meta.seed, meta.trials_per_point, tuple(spec.outputs))))
+    checkpoints = Checkpoints(out / CHUNKS, prefix="points")
+    counts = {first: len(task.points) for first, task in tasks}
+    left = sum(n for first, n in counts.items() if not checkpoints.has(first))
+    bar = tqdm(total=design.size, initial=design.size - left, unit="point", desc=spec.name, file=sys.stderr,
+               dynamic_ncols=True, disable=None if progress is None else not progress)
+    writer = PointsWriter(out / "points.parquet", design, list(spec.outputs))
+    try:
+        failures = complete_in_order(executor, run_points, tasks, checkpoints, to_arrays=_point_arrays,
+                                     consume=lambda key, arrays: writer.add(arrays),
+                                     done=lambda key: bar.update(counts[key]))
+        if failures:
+            writer.abort()
+            _raise_failures(out / CHUNKS, design, failures)
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+
+
+def _point_arrays(result: PointsResult):
+    if result.failures:
+        return None, result.failures
+    return {"points": result.points, "estimate": result.estimate, "lo": result.lo, "hi": result.hi}, []
+
+
+def _raise_failures(folder: Path, design: DesignPoints, failures: list[tuple[int, str]]) -> None:
+    def where(point: int) -> str:
+        values = [f"{n} = {v:g}" for n, v in zip(design.names, design.values[point], strict=True) if not math.isnan(v)]
+        return ", ".join(values) or "the base scenario's values"
+
+    write_json(folder / "failures.json", [{"point": p, "values": where(p), "error": e} for p, e in failures])
+    point, error = failures[0]
+    more = f" ({len(failures) - 1} more in {folder / 'failures.json'})" if len(failures) > 1 else ""
+    raise PointError(point, f"{error} (at {where(point)}){more}")
+
+
+class PointsWriter:
+    """Streams points' rows into `points.parquet` (a temporary file renamed in at the end)."""
+
+    def __init__(self, path: Path, design: DesignPoints, outputs: list[str]):
+        self.design, self.outputs = design, outputs
+        fields = [pa.field("point", pa.int64())]
+        fields += [pa.field(name, pa.float64()) for name in design.names]
+        fields += [pa.field("output", pa.dictionary(pa.int16(), pa.string())), pa.field("estimate", pa.float64()),
+                   pa.field("lo", pa.float64()), pa.field("hi", pa.float64()), pa.field("half_width", pa.float64())]
+        self.schema = pa.schema(fields)
+        self._tmp = atomic_path(path)
+        self._writer = pq.ParquetWriter(self._tmp.__enter__(), self.schema, **PARQUET_OPTIONS)
+        self._tables: list[pa.Table] = []
+        self._rows = 0
+        self._names = pa.array(outputs, pa.string())
+        self._closed = False
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        points = arrays["points"]
+        o = len(self.outputs)
+        rows = np.repeat(points, o)
+        est, lo, hi = (arrays[k].reshape(-1) for k in ("estimate", "lo", "hi"))
+        columns = [pa.array(rows)]
+        columns += [pa.array(self.design.values[rows, j]) for j in range(len(self.design.names))]
+        columns += [pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(o, dtype=np.int16), len(points))), self._names),
+                    pa.array(est), pa.array(lo), pa.array(hi), pa.array((hi - lo) / 2)]
+        self._tables.append(pa.Table.from_arrays(columns, schema=self.schema))
+        self._rows += len(rows)
+        if self._rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._tables:
+            table = pa.concat_tables(self._tables).combine_chunks()
+            self._writer.write_table(table, row_group_size=table.num_rows)
+            self._tables, self._rows = [], 0
+
+    def finish(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._closed = True
+        self._tmp.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - already broken: nothing more to save
+            pass
+        self._tmp.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+def spec_toml(spec: Sweep) -> str:
+    """The sweep as run (overrides applied, base scenario resolved beside it as scenario.toml)."""
+    data = spec.spec.model_dump(mode="python", exclude_none=True)
+    data["sweep"]["base"] = "scenario.toml"
+    header = "# Sweep spec as run; its base is the resolved scenario beside it. `escsim sweep` on this file reproduces it.\n"
+    return header + tomli_w.dumps(data)
+
+
+def _spec_hash(spec: Sweep) -> str:
+    data = spec.spec.model_dump(mode="json")
+    data["sweep"].pop("base")
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
