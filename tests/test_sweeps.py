@@ -103,6 +103,22 @@ def test_grid_main_effects_of_an_additive_function():
     assert shares == pytest.approx([0.9, 0.1])
 
 
+def test_grid_main_effect_intervals_cover_the_truth_under_monte_carlo_noise():
+    params = {"a": SweepParameter(path="a", low=0, high=1), "b": SweepParameter(path="b", low=0, high=1)}
+    design = build_design("grid", params, 5, seed=0)
+    truth = 3 * design.values[:, 0] + design.values[:, 1] + design.values[:, 0] * design.values[:, 1]
+    exact = main_effects(design.unit, truth)
+    rng = np.random.default_rng(11)
+    se, reps, covered = 0.15, 60, np.zeros(2)
+    for r in range(reps):
+        noisy = truth + rng.normal(0, se, truth.size)
+        half = np.full(truth.size, 1.96 * se)
+        found = analyze(design, {"y": noisy}, {"y": (noisy - half, noisy + half)}, seed=r).set_index("parameter")
+        covered += (found["lo"] <= exact) & (exact <= found["hi"])
+    # Nominal 95%: with 60 repetitions, coverage below 85% would be 3 binomial SE short.
+    assert (covered / reps >= 0.85).all(), covered / reps
+
+
 def test_designs_have_the_documented_sizes_and_ranges():
     params = {"r": SweepParameter(path="r", low=0.01, high=1.0, scale="log"), "p": SweepParameter(path="p", low=0.2, high=0.4)}
     assert build_design("oat", params, 3, 0).size == 1 + 2 * 3

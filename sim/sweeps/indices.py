@@ -32,15 +32,16 @@ COLUMNS = ["output", "parameter", "index", "estimate", "lo", "hi"]
 RESAMPLES = 1000
 
 
-def analyze(design: DesignPoints, outputs: dict[str, np.ndarray], half_widths: dict[str, np.ndarray] | None = None,
+def analyze(design: DesignPoints, outputs: dict[str, np.ndarray],
+            intervals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
             *, seed: int = 0, second_order: bool = True, levels: int = 4) -> pd.DataFrame:
     """Indices of every output (values per design point, in design order) for the design's kind.
 
-    `half_widths` are the points' 95% Monte Carlo half-widths (0 for exact functions)."""
+    `intervals` are the points' 95% Monte Carlo intervals (lo, hi); None for exact functions."""
     rows: list[tuple] = []
     for name, y in outputs.items():
         y = np.asarray(y, dtype=float)
-        hw = np.zeros_like(y) if half_widths is None else np.asarray(half_widths[name], dtype=float)
+        lo, hi = (y, y) if intervals is None else (np.asarray(a, dtype=float) for a in intervals[name])
         match design.kind:
             case "sobol":
                 found = _sobol(design, y, seed, second_order)
@@ -49,9 +50,9 @@ def analyze(design: DesignPoints, outputs: dict[str, np.ndarray], half_widths: d
             case "lhs":
                 found = _prcc(design, y)
             case "oat":
-                found = _oat(design, y, hw)
+                found = _oat(design, y, lo, hi)
             case "grid":
-                found = _grid(design, y, hw, seed)
+                found = _grid(design, y, (hi - lo) / 2, seed)
             case _:
                 raise ValueError(design.kind)
         rows += [(name, *row) for row in found]
@@ -123,14 +124,15 @@ def _prcc(design: DesignPoints, y: np.ndarray) -> list[tuple]:
     return [(p, "prcc", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
 
 
-def _oat(design: DesignPoints, y: np.ndarray, hw: np.ndarray) -> list[tuple]:
+def _oat(design: DesignPoints, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[tuple]:
     rows = []
+    hw = (hi - lo) / 2
     for j, p in enumerate(design.names):
         column = design.unit[:, j]
         low = int(np.flatnonzero(column == 0.0)[0])
         high = int(np.flatnonzero(column == 1.0)[0])
-        rows.append((p, "at_low", y[low], y[low] - hw[low], y[low] + hw[low]))
-        rows.append((p, "at_high", y[high], y[high] - hw[high], y[high] + hw[high]))
+        rows.append((p, "at_low", y[low], lo[low], hi[low]))
+        rows.append((p, "at_high", y[high], lo[high], hi[high]))
         swing, half = y[high] - y[low], math.hypot(hw[low], hw[high])
         rows.append((p, "swing", swing, swing - half, swing + half))
     return rows
@@ -150,13 +152,17 @@ def main_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int) -> list[tuple]:
+    """Main effects with a basic (bias-correcting) parametric bootstrap: the points' Monte Carlo
+    noise added again inflates the variance and pulls the shares down, so the interval is the
+    estimate minus the bootstrap's deviations, [2·est − q97.5, 2·est − q2.5], clipped to [0, 1]."""
     est = main_effects(design.unit, y)
-    rng = design_seed(seed)
     se = hw / Z95
-    draws = np.array([main_effects(design.unit, y + rng.standard_normal(len(y)) * se) for _ in range(200)])
-    lo, hi = np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
-    if not np.any(se > 0):
-        lo, hi = est, est
+    if np.isnan(est).all() or not np.any(se > 0):
+        return [(p, "main_effect", float(est[j]), float(est[j]), float(est[j])) for j, p in enumerate(design.names)]
+    rng = design_seed(seed)
+    draws = np.array([main_effects(design.unit, y + rng.standard_normal(len(y)) * se) for _ in range(RESAMPLES)])
+    q_lo, q_hi = np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
+    lo, hi = np.clip(2 * est - q_hi, 0.0, 1.0), np.clip(2 * est - q_lo, 0.0, 1.0)
     return [(p, "main_effect", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
 
 

@@ -145,14 +145,14 @@ def sweep(
 
 
 def sensitivity_table(spec: Sweep, design: DesignPoints, points: pd.DataFrame) -> pd.DataFrame:
-    """`sensitivity.csv` from the points: each output's values and half-widths in point order."""
+    """`sensitivity.csv` from the points: each output's values and intervals in point order."""
     meta = spec.spec.sweep
-    y, hw = {}, {}
+    y, intervals = {}, {}
     for output in spec.outputs:
         rows = points[points["output"] == output].sort_values("point")
         y[output] = rows["estimate"].to_numpy()
-        hw[output] = rows["half_width"].to_numpy()
-    return analyze(design, y, hw, seed=meta.seed, second_order=meta.second_order, levels=meta.levels)
+        intervals[output] = (rows["lo"].to_numpy(), rows["hi"].to_numpy())
+    return analyze(design, y, intervals, seed=meta.seed, second_order=meta.second_order, levels=meta.levels)
 
 
 def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress: bool | None) -> None:

@@ -1,0 +1,255 @@
+"""The report of a sweep folder: the parameters and their ranges, then for each output the design's
+figure (tornado, Sobol or Morris indices, grid heat map, PRCC with scatter) and its sensitivity table,
+so a reader can see which assumptions move each result, and by how much beyond Monte Carlo noise."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.reports import sweep_figures as figs
+from sim.reports.figures import BLUE, GREY
+from sim.reports.html import render
+from sim.runs.manifest import read_json
+
+DESIGNS = {
+    "oat": "one at a time (OAT)",
+    "grid": "full grid",
+    "lhs": "Latin hypercube with partial rank correlations (PRCC)",
+    "sobol": "Sobol' variance decomposition (Saltelli sampling)",
+    "morris": "Morris elementary effects",
+}
+SAMPLES = {
+    "oat": "values per parameter",
+    "grid": "values per parameter unless a parameter sets its own levels",
+    "lhs": "points of the Latin hypercube",
+    "sobol": "base samples N of Saltelli's scheme",
+    "morris": "trajectories of d + 1 points",
+}
+INDICES = {
+    "oat": ["at_low", "at_high", "swing"],
+    "grid": ["main_effect"],
+    "lhs": ["prcc"],
+    "sobol": ["S1", "ST"],
+    "morris": ["mu", "mu_star", "sigma"],
+}
+INDEX_LABELS = {"at_low": "At low", "at_high": "At high", "swing": "Swing", "main_effect": "Main effect",
+                "prcc": "PRCC", "S1": "S1", "ST": "ST", "mu": "μ", "mu_star": "μ*", "sigma": "σ"}
+UNDEFINED = "not defined (the output did not vary)"
+
+
+def write_sweep_report(out: Path, *, manifest: dict) -> None:
+    points = pd.read_parquet(out / "points.parquet")
+    points["output"] = points["output"].astype(str)
+    sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
+                              dtype={"output": str, "parameter": str, "index": str})
+    design = manifest["design"]
+    parameters = manifest["parameters"]
+    sections = []
+    for output in manifest["outputs"]:
+        rows = points[points["output"] == output].sort_values("point", kind="stable")
+        found = sensitivity[sensitivity["output"] == output]
+        values = {(r.parameter, r.index): (float(r.estimate), float(r.lo), float(r.hi))
+                  for r in found.itertuples(index=False)}
+        sections.append(_section(design, output, parameters, rows, values))
+    render(
+        "sweep.html.j2", out / "report.html",
+        title=f"escalation-sim sweep: {manifest['sweep']}",
+        manifest=manifest, design_name=DESIGNS.get(design, design), samples_meaning=SAMPLES.get(design, ""),
+        elapsed=_duration(manifest.get("elapsed_seconds")),
+        parameters=[{"name": k, "path": p["path"], "low": f"{p['low']:g}", "high": f"{p['high']:g}",
+                     "scale": p.get("scale", "linear"), "why": p.get("why", ""),
+                     "levels": p.get("levels", "")} for k, p in parameters.items()],
+        any_levels=any("levels" in p for p in parameters.values()),
+        sections=sections, reproduce=manifest["reproduce"], versions=manifest["versions"],
+    )
+
+
+def rebuild_sweep_report(out: Path) -> None:
+    """Rebuild `report.html` of a finished sweep folder from its saved files only."""
+    write_sweep_report(out, manifest=read_json(out / "manifest.json"))
+
+
+def output_label(metric: str) -> str:
+    """A readable name for a `summary.csv` metric, e.g. p_israel_strikes_in_iraq → P(israel strikes in iraq)."""
+    def words(s: str) -> str:
+        return s.replace("_", " ")
+
+    if m := re.fullmatch(r"p_(.+)_by_(\d+(?:_\d+)?)d", metric):
+        return f"P({words(m[1])} within {m[2].replace('_', '.')} days)"
+    if metric.startswith("p_"):
+        return f"P({words(metric[2:])})"
+    if metric.startswith("median_t_"):
+        return f"Median day of {words(metric[9:])} (if reached)"
+    if m := re.fullmatch(r"q(\d\d)_(.+)", metric):
+        return f"{int(m[1])}th percentile of {words(m[2])}" if m[1] != "50" else f"Median of {words(m[2])}"
+    if metric.startswith("mean_"):
+        return f"Mean {words(metric[5:])}"
+    return words(metric)
+
+
+def _section(design: str, output: str, parameters: dict, rows: pd.DataFrame, values: dict) -> dict:
+    names = list(parameters)
+    label = output_label(output)
+    y = rows["estimate"].to_numpy(dtype=float)
+    finite = y[np.isfinite(y)]
+    notes = []
+    if finite.size == 0:
+        why = "not defined (the output was not a finite number at any point)"
+    elif finite.min() == finite.max():
+        why = UNDEFINED
+        notes.append(f"The output took the same value ({figs.fmt(float(finite[0]))}) at every point"
+                     + (" where it was defined." if finite.size < y.size else "."))
+    else:
+        why = "not defined" + (" (the output was not a finite number at every point)" if finite.size < y.size else "")
+
+    def get(p: str, index: str) -> tuple[float, float, float]:
+        return values.get((p, index), (math.nan, math.nan, math.nan))
+
+    key = {"oat": ("swing", abs), "grid": ("main_effect", float), "lhs": ("prcc", abs),
+           "sobol": ("ST", float), "morris": ("mu_star", float)}.get(design)
+    order = names
+    if key:
+        order = sorted(names, key=lambda p: _sort_key(key[1](get(p, key[0])[0])))
+    defined = key is not None and any(math.isfinite(get(p, key[0])[0]) for p in names)
+    section = {"metric": output, "label": label, "figures": [], "notes": notes, "pairs": None}
+    if key and not defined:
+        section["notes"].append(f"Sensitivity indices: {why}.")
+    elif key and not all(math.isfinite(get(p, key[0])[0]) for p in names):
+        section["notes"].append("Indices shown as — are not defined for that parameter.")
+    outside = sorted({p for (p, _), (e, lo, hi) in values.items() if math.isfinite(lo + hi + e) and not lo <= e <= hi})
+    if outside:
+        section["notes"].append(f"Some estimates lie outside their own 95% interval ({', '.join(outside)}); "
+                                "read those intervals as a rough guide only.")
+
+    if design == "oat":
+        _oat(section, order, parameters, rows, get, label, defined)
+    elif design == "sobol" and defined:
+        _sobol(section, order, names, values, get)
+    elif design == "morris" and defined:
+        mu_star = [get(p, "mu_star") for p in order]
+        section["figures"].append(figs.morris_scatter(
+            order, [m[0] for m in mu_star], [m[1] for m in mu_star], [m[2] for m in mu_star],
+            [get(p, "sigma")[0] for p in order],
+            "μ*: mean |change of the output| across a parameter's range (bars: bootstrap 95% interval)"))
+    elif design == "grid":
+        if finite.size:
+            _grid(section, names, parameters, rows, label)
+        if defined:
+            est = [get(p, "main_effect") for p in order]
+            section["figures"].append(figs.index_bars(
+                order, [("main effect", *zip(*est, strict=True), BLUE)],
+                "main-effect share of the output's variance over the grid (bars: 95% interval)", xlim=(0, 1.05)))
+    elif design == "lhs":
+        if defined:
+            est = [get(p, "prcc") for p in order]
+            section["figures"].append(figs.index_bars(
+                order, [("PRCC", *zip(*est, strict=True), BLUE)],
+                f"partial rank correlation with {label} (bars: Fisher-z 95% interval)", xlim=(-1.05, 1.05)))
+        if finite.size:
+            panels = [(p, rows[p].tolist(), rows["estimate"].tolist(), rows["lo"].tolist(), rows["hi"].tolist(),
+                       parameters[p].get("scale") == "log") for p in order]
+            section["figures"].append(figs.scatter_panels(panels, label))
+    section["table"] = _table(design, order, get)
+    return section
+
+
+def _sort_key(v: float) -> tuple[int, float]:
+    return (1, 0.0) if not math.isfinite(v) else (0, -v)
+
+
+def _oat(section: dict, order: list[str], parameters: dict, rows: pd.DataFrame, get, label: str,
+         defined: bool) -> None:
+    base = rows[rows[list(parameters)].isna().all(axis=1)]
+    base = base if len(base) else rows[rows["point"] == 0]
+    b = base.iloc[0] if len(base) else {"estimate": math.nan, "lo": math.nan, "hi": math.nan}
+    bars = []
+    for p in order:
+        low, high = get(p, "at_low"), get(p, "at_high")
+        bars.append({"label": p, "low": low[0], "low_lo": low[1], "low_hi": low[2],
+                     "high": high[0], "high_lo": high[1], "high_hi": high[2],
+                     "low_value": f"{parameters[p]['low']:g}", "high_value": f"{parameters[p]['high']:g}"})
+    if any(math.isfinite(v) for r in bars for v in (r["low"], r["high"])):
+        section["figures"].append(figs.tornado(bars, float(b["estimate"]), float(b["lo"]), float(b["hi"]),
+                                               f"{label} (whiskers: 95% Monte Carlo interval of each point)"))
+        if not defined:
+            section["notes"].append("The swings are not defined: the bars show what could be drawn.")
+
+
+def _sobol(section: dict, order: list[str], names: list[str], values: dict, get) -> None:
+    s1, st = [get(p, "S1") for p in order], [get(p, "ST") for p in order]
+    section["figures"].append(figs.index_bars(
+        order, [("S1: alone", *zip(*s1, strict=True), GREY), ("ST: with all its interactions", *zip(*st, strict=True), BLUE)],
+        "share of the output's variance (bars: bootstrap 95% interval)"))
+    ends = [v for t in s1 + st for v in t if math.isfinite(v)]
+    if ends and (min(ends) < -0.05 or max(ends) > 1.05):
+        section["notes"].append("Some estimates or intervals fall outside [0, 1], the range of the indices: that is "
+                                "sampling error of a small design; more base samples narrow it.")
+    pairs = []
+    for a in range(len(names)):
+        for c in range(a + 1, len(names)):
+            v = values.get((f"{names[a]}:{names[c]}", "S2"))
+            if v is not None:
+                pairs.append((names[a], names[c], *v))
+    if pairs:
+        pairs.sort(key=lambda t: (_sort_key(t[2]), t[0], t[1]))
+        section["pairs"] = [{"a": a, "b": c, "estimate": figs.fmt(e),
+                             "interval": _interval(lo, hi) if math.isfinite(e) else "—"}
+                            for a, c, e, lo, hi in pairs]
+
+
+def _grid(section: dict, names: list[str], parameters: dict, rows: pd.DataFrame, label: str) -> None:
+    if len(names) == 1:
+        p = names[0]
+        line = rows.sort_values(p, kind="stable")
+        section["figures"].append(figs.grid_line(line[p].tolist(), line["estimate"].tolist(), line["lo"].tolist(),
+                                                 line["hi"].tolist(), p, label, parameters[p].get("scale") == "log"))
+        return
+    first, second = names[0], names[1]
+    table = rows.groupby([first, second], sort=True)["estimate"].mean().unstack(second)
+    table = table.sort_index(axis=0).sort_index(axis=1)
+    section["figures"].append(figs.heat_map(table.index.tolist(), table.columns.tolist(), table.to_numpy(dtype=float),
+                                            first, second, label))
+    if len(names) > 2:
+        others = ", ".join(names[2:])
+        section["notes"].append(f"The heat map shows {first} × {second}; each cell averages the output over the "
+                                f"other parameters' grid values ({others}).")
+
+
+def _table(design: str, order: list[str], get) -> dict:
+    indices = INDICES.get(design, [])
+    with_interval = [i for i in indices if any(math.isfinite(get(p, i)[1]) for p in order)]
+    columns = []
+    for i in indices:
+        columns.append(INDEX_LABELS.get(i, i))
+        if i in with_interval:
+            columns.append("95% interval")
+    rows = []
+    for p in order:
+        cells = []
+        for i in indices:
+            est, lo, hi = get(p, i)
+            cells.append(figs.fmt(est))
+            if i in with_interval:
+                cells.append(_interval(lo, hi) if math.isfinite(est) else "—")
+        rows.append({"parameter": p, "cells": cells})
+    return {"columns": columns, "rows": rows}
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "—" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{figs.fmt(lo)}, {figs.fmt(hi)}]"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds - 60 * minutes:.0f} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
