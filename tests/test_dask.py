@@ -99,3 +99,16 @@ def test_workers_and_scheduler_together_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["run", str(SCENARIOS / "baseline.toml"), "--workers", "2", "--scheduler",
                                        "tcp://127.0.0.1:1", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "expected one of them, found both" in result.output
+
+
+def test_a_calibration_on_dask_gives_the_same_fit_as_local_processes(cluster, tmp_path):
+    from tests.test_calibration import write_case
+
+    case = write_case(tmp_path / "case")
+    args = ["calibrate", str(case), "--budget", "small", "--seed", "5"]
+    on_dask = CliRunner().invoke(main, [*args, "--scheduler", cluster, "--out", str(tmp_path / "dask")])
+    assert on_dask.exit_code == 0, on_dask.output
+    local = CliRunner().invoke(main, [*args, "--workers", "2", "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    for name in ("posterior.parquet", "generations.csv", "predictive_monthly.csv", "scores.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
