@@ -11,8 +11,8 @@ One row per output, parameter and index: `output, parameter, index, estimate, lo
   the `swing` between them (an interval from both points' errors, conservative, since common
   random numbers correlate the two estimates positively);
 - `grid`: each parameter's `main_effect` share of the variance over the grid (the variance of
-  its marginal means), with an interval from a parametric bootstrap of the points' Monte Carlo
-  error.
+  its marginal means), corrected for the points' Monte Carlo noise, with an interval from a
+  parametric bootstrap of that noise.
 
 Like the designs, this sees arrays only, so the tests check it on analytic functions.
 """
@@ -152,9 +152,10 @@ def main_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int) -> list[tuple]:
-    """Main effects with a basic (bias-correcting) parametric bootstrap: the points' Monte Carlo
-    noise added again inflates the variance and pulls the shares down, so the interval is the
-    estimate minus the bootstrap's deviations, [2·est − q97.5, 2·est − q2.5], clipped to [0, 1]."""
+    """Main effects corrected for the points' Monte Carlo noise, which inflates the variance
+    and pulls the shares down: a parametric bootstrap adds that noise again, and the estimate
+    and its interval are reflected about the bootstrap (2·est − mean, [2·est − q97.5,
+    2·est − q2.5]; the basic bootstrap), clipped to [0, 1]."""
     est = main_effects(design.unit, y)
     se = hw / Z95
     if np.isnan(est).all() or not np.any(se > 0):
@@ -162,8 +163,9 @@ def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int) -> lis
     rng = design_seed(seed)
     draws = np.array([main_effects(design.unit, y + rng.standard_normal(len(y)) * se) for _ in range(RESAMPLES)])
     q_lo, q_hi = np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
+    corrected = np.clip(2 * est - np.nanmean(draws, axis=0), 0.0, 1.0)
     lo, hi = np.clip(2 * est - q_hi, 0.0, 1.0), np.clip(2 * est - q_lo, 0.0, 1.0)
-    return [(p, "main_effect", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
+    return [(p, "main_effect", float(corrected[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
 
 
 def _int_seed(seed: int) -> int:
