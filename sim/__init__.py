@@ -30,6 +30,8 @@ _EXPORTS = {
     "SweepResult": "sim.sweeps.runner",
     "sweep": "sim.sweeps.runner",
     "calibrate": "sim.calibration.fit",
+    "compare": "sim.comparison.runner",
+    "CompareResult": "sim.comparison.runner",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -124,6 +124,27 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
 
 
 @main.command()
+@click.argument("items", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--trials", type=click.IntRange(1, MAX_TRIALS), help="Trials of each scenario (default: the first's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed shared by all (default: the first's).")
+@click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: runs/compare-<time>).")
+def compare(items, trials, seed, workers, scheduler, out) -> None:
+    """Compare scenarios (files, or finished run folders of the same seed and trial count) trial by trial."""
+    from sim.comparison.runner import compare as run_compare
+    from sim.comparison.summary import compare_text
+
+    if out is None:
+        out = Path("runs") / f"compare-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    command = ["escsim", "compare", *map(str, items), *_options(trials=trials, seed=seed, workers=workers,
+                                                                 scheduler=scheduler, out=out)]
+    click.echo(compare_text(run_compare(list(items), trials=trials, seed=seed, workers=workers, scheduler=scheduler,
+                                        out=out, command=command)))
+
+
+@main.command()
 @click.argument("targets", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--budget", type=click.Choice(["small", "full"]), default="small", show_default=True,
               help="small: a quick rough fit (minutes); full: the real fit.")
@@ -148,6 +169,7 @@ def calibrate(targets: Path, budget, seed, workers, scheduler, out, replace) -> 
 @click.argument("folder", type=click.Path(file_okay=False, exists=False, path_type=Path))
 def report(folder: Path) -> None:
     """Rebuild FOLDER's report.html (a run's or a sweep's) from its saved files, without re-running."""
+    from sim.reports.compare import rebuild_compare_report
     from sim.reports.run import rebuild_run_report
     from sim.reports.sweep import rebuild_sweep_report
     from sim.runs.manifest import read_json
@@ -155,7 +177,7 @@ def report(folder: Path) -> None:
     if not (folder / "manifest.json").is_file():
         raise InputError(f"error: {folder}: expected a finished run or sweep folder (with manifest.json), found none")
     kind = read_json(folder / "manifest.json").get("kind", "run")
-    rebuilders = {"run": rebuild_run_report, "sweep": rebuild_sweep_report}
+    rebuilders = {"run": rebuild_run_report, "sweep": rebuild_sweep_report, "compare": rebuild_compare_report}
     if kind not in rebuilders:
         raise InputError(f"error: {folder / 'manifest.json'}: kind: expected one of {', '.join(rebuilders)}, found {kind!r}")
     rebuilders[kind](folder)

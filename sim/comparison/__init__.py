@@ -1,0 +1,1 @@
+"""Statistics for comparing two scenarios run with common random numbers."""

@@ -1,0 +1,220 @@
+"""`escsim compare`: scenarios side by side, trial by trial.
+
+Every scenario is run with the same seed and trial count (or an existing run folder made so is
+read): trial i of each uses the same random streams, so outcomes are paired by trial and the
+differences between scenarios are their assumptions', not noise. For each pair (A, B) and
+metric, `comparison.csv` gives both estimates, the difference B − A, a paired 95% interval, a
+test and its p-value, the interval the same data would give unpaired, and the share of the
+variance that pairing removed.
+
+The compare folder holds `comparison.csv`, `manifest.json`, the report, and under `runs/` the
+run folder of each scenario it ran (folders given as input are read where they are).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import shlex
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.comparison import stats
+from sim.errors import InputError
+from sim.runs import manifest as manifests
+from sim.runs.layout import RunLayout
+from sim.runs.manifest import read_json
+from sim.runs.runner import run
+from sim.runs.storage import write_json, write_text
+from sim.runs.summary import day_label
+from sim.scenario import Scenario, load_scenario
+
+COLUMNS = ["a", "b", "metric", "estimate_a", "estimate_b", "difference", "lo", "hi", "interval", "test", "statistic",
+           "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction"]
+
+
+@dataclass
+class Arm:
+    """One scenario of a comparison: its name and its finished run folder."""
+
+    name: str
+    folder: Path
+    manifest: dict
+    scenario: Scenario
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout.of(self.scenario)
+
+    def trials(self, columns: list[str]) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / "trials.parquet", columns=columns)
+
+
+@dataclass
+class CompareResult:
+    out: Path
+    comparison: pd.DataFrame
+    manifest: dict
+    arms: list[Arm]
+
+
+def compare(
+    items: list[str | Path],
+    *,
+    trials: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    command: list[str] | None = None,
+) -> CompareResult:
+    """Compare scenarios (files, run with common random numbers) and finished run folders."""
+    if len(items) < 2:
+        raise InputError(f"error: compare: expected at least two scenarios or run folders, found {len(items)}")
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="escsim-compare-"))
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"error: --out {out}: expected a new or empty folder, found one with files")
+    sources = [_source(Path(item)) for item in items]
+    seed, trials = _pairing(sources, seed, trials)
+    started = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    arms, names = [], set()
+    for path, scenario, manifest in sources:
+        name = _unique(scenario.scenario.name, names)
+        if manifest is None:
+            result = run(scenario, trials=trials, seed=seed, workers=workers, scheduler=scheduler,
+                         out=out / "runs" / name, progress=progress,
+                         command=["escsim", "run", str(path), "--trials", str(trials), "--seed", str(seed)])
+            arms.append(Arm(name, result.out, result.manifest, scenario))
+        else:
+            arms.append(Arm(name, path, manifest, scenario))
+    _check_horizons(arms)
+    table = pd.DataFrame([row for a, b in itertools.combinations(arms, 2) for row in compare_pair(a, b)],
+                         columns=COLUMNS)
+    write_text(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
+    manifest = {
+        "kind": "compare",
+        "scenarios": [{"name": a.name, "folder": str(a.folder), "description": a.scenario.scenario.description,
+                       "config_hash": a.manifest.get("config_hash")} for a in arms],
+        "seed": seed,
+        "trials": trials,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "elapsed_seconds": round(time.perf_counter() - clock, 3),
+        "command": shlex.join(command or ["escsim", "compare", *map(str, items), "--trials", str(trials),
+                                          "--seed", str(seed)]),
+        "reproduce": shlex.join(["escsim", "compare", *(str(a.folder / "scenario.toml") for a in arms),
+                                 "--trials", str(trials), "--seed", str(seed), "--out", "NEW_FOLDER"]),
+        "versions": manifests.versions(),
+    }
+    from sim.reports.compare import write_compare_report
+
+    write_compare_report(out, manifest=manifest)
+    write_json(out / "manifest.json", manifest)
+    return CompareResult(out, table, manifest, arms)
+
+
+def _source(path: Path) -> tuple[Path, Scenario, dict | None]:
+    """A scenario file (to run) or a finished run folder (to read)."""
+    if path.is_dir():
+        manifest_file = path / "manifest.json"
+        if not manifest_file.is_file() or not (path / "trials.parquet").is_file():
+            raise InputError(f"error: {path}: expected a scenario file or a finished run folder (with manifest.json "
+                             "and trials.parquet), found a folder without them")
+        manifest = read_json(manifest_file)
+        if manifest.get("kind", "run") != "run":
+            raise InputError(f"error: {manifest_file}: kind: expected a run folder, found a {manifest.get('kind')} folder")
+        return path, load_scenario(path / "scenario.toml"), manifest
+    return path, load_scenario(path), None
+
+
+def _pairing(sources, seed: int | None, trials: int | None) -> tuple[int, int]:
+    """The seed and trial count every scenario shares; refuse run folders that cannot pair."""
+    folders = [(path, m) for path, _, m in sources if m is not None]
+    for path, m in folders:
+        if (seed is not None and m.get("seed") != seed) or (trials is not None and m.get("trials") != trials):
+            raise InputError(
+                f"error: {path}: expected a run with seed {seed if seed is not None else m.get('seed')} and "
+                f"{trials if trials is not None else m.get('trials'):,} trials to pair trial by trial, found seed "
+                f"{m.get('seed')} and {m.get('trials'):,} trials; run it again with --seed and --trials, or leave them out")
+    if folders:
+        first, m0 = folders[0]
+        for path, m in folders[1:]:
+            if (m.get("seed"), m.get("trials")) != (m0.get("seed"), m0.get("trials")):
+                raise InputError(
+                    f"error: {path}: expected runs made with the same seed and trial count, to pair trial i with "
+                    f"trial i, found seed {m.get('seed')} and {m.get('trials'):,} trials there but seed "
+                    f"{m0.get('seed')} and {m0.get('trials'):,} trials in {first}")
+        return int(m0["seed"]), int(m0["trials"])
+    scenario = sources[0][1]
+    return (scenario.run.seed if seed is None else seed), (scenario.run.trials if trials is None else trials)
+
+
+def _check_horizons(arms: list[Arm]) -> None:
+    first = arms[0]
+    for arm in arms[1:]:
+        if arm.scenario.scenario.horizon_days != first.scenario.scenario.horizon_days:
+            raise InputError(
+                f"error: {arm.folder}: scenario.horizon_days: expected the horizon of {first.name} "
+                f"({first.scenario.scenario.horizon_days:g} days) to compare probabilities by the same date, found "
+                f"{arm.scenario.scenario.horizon_days:g}")
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, k = name, 2
+    while candidate in taken:
+        candidate, k = f"{name}-{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
+def compare_pair(a: Arm, b: Arm) -> list[tuple]:
+    """The rows of `comparison.csv` for one pair: B − A for each metric both runs have."""
+    la, lb = a.layout, b.layout
+    milestones = [m for m in la.ladder if m in lb.milestones]
+    series = [s for s in la.series if s in lb.series]
+    by_days = [d for d in la.by_days if d in lb.by_days]
+    columns = [f"t_{m}" for m in milestones] + series + ["max_rung"]
+    ta, tb = a.trials(columns), b.trials(columns)
+    horizon = la.horizon_days
+    rows = []
+
+    def binary(metric: str, x: np.ndarray, y: np.ndarray) -> None:
+        paired = stats.paired_proportion_difference(x, y)
+        unpaired = stats.unpaired_proportion_difference(x, y)
+        test = stats.mcnemar(x, y)
+        rows.append((a.name, b.name, metric, x.mean(), y.mean(), paired.estimate, paired.lo, paired.hi,
+                     "Newcombe paired (method 10)", test.method, test.statistic, test.p_value, unpaired.lo,
+                     unpaired.hi, stats.variance_reduction(paired, unpaired)))
+
+    def mean(metric: str, x: np.ndarray, y: np.ndarray, test) -> None:
+        paired = stats.paired_mean_difference(x, y)
+        unpaired = stats.unpaired_mean_difference(x, y)
+        rows.append((a.name, b.name, metric, x.mean(), y.mean(), paired.estimate, paired.lo, paired.hi,
+                     "paired t", test.method, test.statistic, test.p_value, unpaired.lo, unpaired.hi,
+                     stats.variance_reduction(paired, unpaired)))
+
+    for m in milestones:
+        xa, xb = ta[f"t_{m}"].to_numpy(), tb[f"t_{m}"].to_numpy()
+        binary(f"p_{m}", ~np.isnan(xa), ~np.isnan(xb))
+        for d in by_days:
+            binary(f"p_{m}_by_{day_label(d)}d", np.nan_to_num(xa, nan=np.inf) <= d, np.nan_to_num(xb, nan=np.inf) <= d)
+    for m in milestones:
+        xa, xb = ta[f"t_{m}"].to_numpy(), tb[f"t_{m}"].to_numpy()
+        mean(f"rmst_{m}", np.nan_to_num(xa, nan=horizon), np.nan_to_num(xb, nan=horizon), stats.log_rank(xa, xb, horizon))
+    for s in series:
+        xa, xb = ta[s].to_numpy(dtype=float), tb[s].to_numpy(dtype=float)
+        mean(f"mean_{s}", xa, xb, stats.wilcoxon_signed_rank(xa, xb))
+        q95 = stats.paired_bootstrap_difference(xa, xb, lambda v: float(np.quantile(v, 0.95)))
+        test = stats.anderson_darling_k_sample(xa, xb)
+        rows.append((a.name, b.name, f"q95_{s}", np.quantile(xa, 0.95), np.quantile(xb, 0.95), q95.estimate, q95.lo,
+                     q95.hi, "paired bootstrap", test.method, test.statistic, test.p_value, np.nan, np.nan, np.nan))
+    xa, xb = ta["max_rung"].to_numpy(dtype=float), tb["max_rung"].to_numpy(dtype=float)
+    mean("mean_max_rung", xa, xb, stats.wilcoxon_signed_rank(xa, xb))
+    return rows
