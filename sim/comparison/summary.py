@@ -19,7 +19,7 @@ def compare_text(result: CompareResult) -> str:
                   f"{'p':>9}{'var. cut':>10}"]
         for row in rows.itertuples():
             if row.metric.startswith("p_") and "_by_" not in row.metric or row.metric.startswith("mean_"):
-                cut = "" if math.isnan(row.variance_reduction) else f"{row.variance_reduction:.0%}"
+                cut = "" if math.isnan(row.variance_reduction) else f"{round(row.variance_reduction * 100):d}%"
                 lines.append(f"{row.metric:<40}{row.estimate_a:>12.3f}{row.estimate_b:>12.3f}{row.difference:>+12.3f}"
                              f"{f'{row.lo:+.3f} – {row.hi:+.3f}':>22}{row.p_value:>9.2g}{cut:>10}")
     lines += ["", "p: McNemar for probabilities, Wilcoxon signed-rank for means; var. cut: the share of the variance "
