@@ -168,20 +168,31 @@ def calibrate(targets: Path, budget, seed, workers, scheduler, out, replace) -> 
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=False, path_type=Path))
 def report(folder: Path) -> None:
-    """Rebuild FOLDER's report.html (a run's or a sweep's) from its saved files, without re-running."""
+    """Rebuild FOLDER's report (a run's, sweep's, comparison's or calibration fit's) from its saved files, without
+    re-running: report.html, report.md and the tables as CSV."""
     from sim.reports.compare import rebuild_compare_report
+    from sim.reports.fit import rebuild_fit_report
     from sim.reports.run import rebuild_run_report
     from sim.reports.sweep import rebuild_sweep_report
     from sim.runs.manifest import read_json
 
-    if not (folder / "manifest.json").is_file():
-        raise InputError(f"error: {folder}: expected a finished run or sweep folder (with manifest.json), found none")
-    kind = read_json(folder / "manifest.json").get("kind", "run")
-    rebuilders = {"run": rebuild_run_report, "sweep": rebuild_sweep_report, "compare": rebuild_compare_report}
-    if kind not in rebuilders:
-        raise InputError(f"error: {folder / 'manifest.json'}: kind: expected one of {', '.join(rebuilders)}, found {kind!r}")
-    rebuilders[kind](folder)
-    click.echo(f"wrote {folder / 'report.html'}")
+    def rebuild_compare(folder: Path) -> list[Path]:
+        rebuild_compare_report(folder)
+        return [folder / name for name in ("report.html", "report.md", "milestones.csv", "ladder.csv", "parameters.csv")]
+
+    if (folder / "manifest.json").is_file():
+        kind = read_json(folder / "manifest.json").get("kind", "run")
+        rebuilders = {"run": rebuild_run_report, "sweep": rebuild_sweep_report, "compare": rebuild_compare}
+        if kind not in rebuilders:
+            raise InputError(f"error: {folder / 'manifest.json'}: kind: expected one of {', '.join(rebuilders)}, "
+                             f"found {kind!r}")
+        written = rebuilders[kind](folder)
+    elif (folder / "fit.toml").is_file() and (folder / "posterior.parquet").is_file():
+        written = rebuild_fit_report(folder)
+    else:
+        raise InputError(f"error: {folder}: expected a finished run, sweep or comparison folder (with manifest.json) "
+                         "or a calibration fit folder (with fit.toml and posterior.parquet), found neither")
+    click.echo(f"wrote {folder}/ ({', '.join(p.name for p in written)})")
 
 
 def _options(**options) -> list[str]:

@@ -66,3 +66,11 @@ def assert_mean(values: np.ndarray, expected: float, z: float = 4.5) -> None:
     assert abs(values.mean() - expected) <= z * se, (
         f"mean {values.mean():.4f} vs expected {expected:.4f}: {abs(values.mean() - expected) / se:.1f} SE"
     )
+
+
+def as_foreground() -> None:
+    """Popen preexec_fn: restore Ctrl-C's default, which a shell leaves ignored for background jobs (and their
+    children), so a test can interrupt a command as a user at a terminal would."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

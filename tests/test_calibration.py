@@ -122,7 +122,7 @@ def test_calibrate_writes_the_fit_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted([
         "posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv",
-        "scores.csv", "fit.toml", "report.html"])
+        "scores.csv", "fit.toml", "report.html", "report.md", "parameters.csv"])
     post = pd.read_parquet(out / "posterior.parquet")
     assert list(post.columns) == ["rate", "alpha", "weight", "distance"] and abs(post.weight.sum() - 1) < 1e-9
     monthly = pd.read_csv(out / "predictive_monthly.csv")

@@ -18,10 +18,11 @@ import sim
 from sim.cli import main
 from sim.errors import InputError, TrialError
 from sim.scenario import config_hash, load_scenario
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, as_foreground
 
 BASELINE = SCENARIOS / "baseline.toml"
-FILES = ["scenario.toml", "manifest.json", "trials.parquet", "monthly.parquet", "summary.csv", "report.html"]
+FILES = ["scenario.toml", "manifest.json", "trials.parquet", "monthly.parquet", "summary.csv", "report.html", "report.md",
+         "milestones.csv", "counts.csv", "parameters.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,7 @@ def test_stdout_summary_is_readable(baseline_run):
 def test_report_is_self_contained_and_rebuilds_identically(baseline_run):
     out, _ = baseline_run
     html = (out / "report.html").read_text()
+    markdown = (out / "report.md").read_text()
     assert html.count("<svg") >= 3
     for external in ('src="http', "src='http", 'href="http', "url(http", "<script", "<link"):
         assert external not in html
@@ -114,6 +116,7 @@ def test_report_is_self_contained_and_rebuilds_identically(baseline_run):
     result = CliRunner().invoke(main, ["report", str(out)])
     assert result.exit_code == 0, result.output
     assert (out / "report.html").read_text() == html
+    assert (out / "report.md").read_text() == markdown
 
 
 def test_one_and_two_workers_give_identical_bytes(tmp_path):
@@ -173,7 +176,8 @@ def test_interrupted_run_resumes_to_the_same_files(tmp_path):
     args = [sys.executable, "-m", "sim", "run", str(BASELINE), "--trials", "3000", "--seed", "3", "--workers", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_foreground)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((cut / ".chunks").glob("chunk-*.npz"))) < 3:
         time.sleep(0.05)

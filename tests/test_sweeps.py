@@ -23,7 +23,7 @@ from sim.cli import main
 from sim.sweeps.designs import build_design
 from sim.sweeps.indices import analyze, main_effects, prcc
 from sim.sweeps.spec import SweepParameter
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_foreground
 
 TINY = ROOT / "tests" / "data" / "tiny.toml"
 SWEEPS = ROOT / "scenarios" / "sweeps"
@@ -174,7 +174,8 @@ def test_a_parameter_the_model_never_reads_gets_no_sobol_index(tiny_sobol):
 def test_sweep_folder_has_the_documented_files_and_columns(tiny_sobol):
     out, output = tiny_sobol
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["manifest.json", "points.parquet", "report.html", "scenario.toml", "sensitivity.csv", "spec.toml"])
+        ["manifest.json", "points.parquet", "report.html", "report.md", "parameters.csv", "scenario.toml",
+         "sensitivity.csv", "spec.toml"])
     points = pd.read_parquet(out / "points.parquet")
     assert list(points.columns) == ["point", "rate", "threshold", "p_hit", "unused", "output", "estimate", "lo", "hi", "half_width"]
     assert len(points) == 64 * 10 * 2 and points["point"].is_monotonic_increasing
@@ -228,7 +229,8 @@ def test_interrupted_sweep_resumes_to_the_same_files(tmp_path):
     args = [sys.executable, "-m", "sim", "sweep", str(spec), "--workers", "1"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*args, "--out", str(cut)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_foreground)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((cut / ".chunks").glob("points-*.npz"))) < 3:
         time.sleep(0.05)

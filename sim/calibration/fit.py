@@ -7,7 +7,8 @@ for the validation scores. Simulations go through the same executors as runs, in
 batches; every random number comes from the fit's seed, so a fit is reproducible.
 
 Folder (default `<targets folder>/fits/<name>/`): `posterior.parquet`, `generations.csv`,
-`predictive_monthly.csv`, `predictive_targets.csv`, `scores.csv`, `fit.toml`, `report.html`.
+`predictive_monthly.csv`, `predictive_targets.csv`, `scores.csv`, `fit.toml`, and the report
+built from them (`report.html`, `report.md`, `parameters.csv`), which `escsim report` rebuilds.
 """
 
 from __future__ import annotations
@@ -356,7 +357,7 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
         write_text(staging / "scores.csv", scores.to_csv(index=False, float_format="%.6g"))
         write_text(staging / "fit.toml", "# A calibrated fit: escsim calibrate wrote it; scenarios use it by\n"
                    "# parameters.from_calibration.\n" + tomli_w.dumps(_plain(fit_toml)))
-        write_fit_report(staging, targets, fit_toml, summary, full, generations, monthly, checks, scores)
+        write_fit_report(staging, targets)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

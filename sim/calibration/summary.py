@@ -33,5 +33,5 @@ def fit_text(result: FitResult) -> str:
         lines.append("time-split forecast, mean CRPS: " + ", ".join(
             f"{k} {v:.2f}" for k, v in mean.items() if not math.isnan(v)))
     lines += ["", f"wrote {result.out}/ (posterior.parquet, generations.csv, predictive_monthly.csv, "
-              "predictive_targets.csv, scores.csv, fit.toml, report.html)"]
+              "predictive_targets.csv, scores.csv, fit.toml, report.html, report.md, parameters.csv)"]
     return "\n".join(lines)

@@ -24,5 +24,6 @@ def compare_text(result: CompareResult) -> str:
                              f"{f'{row.lo:+.3f} – {row.hi:+.3f}':>22}{row.p_value:>9.2g}{cut:>10}")
     lines += ["", "p: McNemar for probabilities, Wilcoxon signed-rank for means; var. cut: the share of the variance "
               "of the difference that pairing removed.",
-              f"wrote {result.out}/ (report.html, report.md, comparison.csv, manifest.json, runs/)"]
+              f"wrote {result.out}/ (report.html, report.md, comparison.csv, milestones.csv, ladder.csv, parameters.csv, "
+              "manifest.json, runs/)"]
     return "\n".join(lines)

@@ -91,6 +91,9 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
                                  fit_y=True) if km_panels else "",
         "ecdf": figs.step_panels(ecdf_panels, names, "count per trial", "share of trials ≤ count")
         if ecdf_panels else "",
+        "histograms": figs.histogram_panels(
+            [(s.replace("_", " "), [_counts(a, s) for a in arms]) for s in count_series], names, "count per trial")
+        if count_series else "",
         "fan": figs.fan_overlay(months, [(f"Attacks on {s.removeprefix('attacks_on_')}", fans[s]) for s in attack_series],
                                 names) if attack_series else "",
         "ladder": figs.rung_groups(rung_labels, names, shares),
@@ -181,6 +184,11 @@ def _first_passage(arm: _Arm, milestone: str, horizon: float) -> tuple[np.ndarra
         x = np.linspace(0.0, horizon, MAX_POINTS + 1)
         y = 1.0 - survival_at(km, x)
     return x, y
+
+
+def _counts(arm: _Arm, series: str) -> np.ndarray:
+    """A per-trial count of one arm (empty when the arm has no such series)."""
+    return arm.column(series).astype(float) if series in arm.layout.series else np.zeros(0)
 
 
 def _ecdf(arm: _Arm, series: str) -> tuple[np.ndarray, np.ndarray]:

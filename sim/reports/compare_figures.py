@@ -104,6 +104,31 @@ def step_panels(panels: list[tuple[str, list[tuple[np.ndarray, np.ndarray]]]], n
     return to_svg(fig)
 
 
+def histogram_panels(panels: list[tuple[str, list[np.ndarray]]], names: list[str], xlabel: str, *, cols: int = 2,
+                     max_bins: int = 40) -> str:
+    """Small multiples: one panel per (title, samples), the share of trials per count bin of each scenario as a
+    step outline on bins common to all scenarios (whole numbers when the range is small)."""
+    fig, axes = _grid(len(panels), cols, 2.3)
+    for ax, (title, samples) in zip(axes, panels, strict=True):
+        finite = [v[np.isfinite(v)] for v in samples]
+        values = np.concatenate([v for v in finite if v.size]) if any(v.size for v in finite) else np.zeros(1)
+        low, high = float(values.min()), float(values.max())
+        if high - low + 1 <= max_bins:
+            bins = np.arange(low - 0.5, high + 1.5)
+        else:
+            bins = np.linspace(low, high, max_bins + 1)
+        for k, v in enumerate(finite):
+            if v.size:
+                ax.hist(v, bins=bins, weights=np.full(v.size, 1.0 / v.size), histtype="step", color=colour(k),
+                        linestyle=style(k), linewidth=1.2)
+        ax.set_title(title, loc="left", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel(xlabel, fontsize=7)
+        ax.set_ylabel("share of trials", fontsize=7)
+    _legend(fig, names)
+    return to_svg(fig)
+
+
 def fan_overlay(months: list[str], panels: list[tuple[str, list[dict[str, list[float]] | None]]],
                 names: list[str]) -> str:
     """One panel per series: each scenario's median line and 5–95% band across trials, in its colour."""

@@ -1,45 +1,191 @@
 """The report of a calibration fit: observed vs posterior predictive, prior → posterior, the
-generations, and the time-split validation scores."""
+generations, and the time-split validation scores.
+
+Built from the fit folder's saved files (and the targets file, for the priors), both when the fit
+is written and by `escsim report`, so a rebuild is byte for byte the same. `report.md` holds the
+tables as Markdown; `parameters.csv` the prior → posterior table. The other tables are the fit's
+own CSVs: `predictive_targets.csv`, `generations.csv` and `scores.csv`.
+"""
 
 from __future__ import annotations
 
 import math
 import shlex
+import tomllib
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError
 from sim.reports import figures
+from sim.reports import markdown as md
 from sim.reports.html import render
+from sim.reports.run import require_files
+from sim.runs.storage import write_text
+
+FIT_FILES = ("fit.toml", "posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv",
+             "scores.csv")
+REPORT_FILES = ("report.html", "report.md", "parameters.csv")
+FLOAT = "%.6g"
+SUMMARY_COLUMNS = ["parameter", "path", "prior", "prior_q05", "prior_median", "prior_q95", "mean", "q05", "median", "q95"]
 
 
-def write_fit_report(out: Path, targets, fit_toml: dict, parameters: list[dict], full, generations,
-                     monthly, checks, scores) -> None:
-    fit = fit_toml["fit"]
+def write_fit_report(out: Path, targets) -> list[Path]:
+    """Write the report files (`REPORT_FILES`) of a fit folder from its saved files and the fit's targets."""
+    from sim.calibration.abc import Generation
+    from sim.calibration.fit import parameter_summary
+
+    out = Path(out)
+    require_files(out, FIT_FILES, "calibration fit")
+    fit_toml = read_fit_toml(out / "fit.toml")
+    fit = {**fit_toml["fit"], "final_epsilon": float(fit_toml["fit"]["final_epsilon"])}  # "inf" is saved as text
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    generations = _csv(out / "generations.csv", fit=str)
+    monthly = _csv(out / "predictive_monthly.csv", month=str, series=str)
+    checks = _csv(out / "predictive_targets.csv", target=str, kind=str, series=str, start=str, end=str, observation=str)
+    scores = _csv(out / "scores.csv", target=str, forecaster=str)
+    names = targets.parameter_names
+    if list(posterior.columns) != [*names, "weight", "distance"]:
+        raise InputError(f"error: {targets.path}: parameters: expected those of the fit in {out} "
+                         f"({', '.join(c for c in posterior.columns if c not in ('weight', 'distance'))}), "
+                         f"found {', '.join(names)}; the targets file changed since the fit: run the fit again")
+    full = generations[generations.fit == "full"]
+    last = Generation(int(full.generation.iloc[-1]) if len(full) else 0, fit["final_epsilon"],
+                      posterior[names].to_numpy(dtype=float), posterior["weight"].to_numpy(dtype=float),
+                      posterior["distance"].to_numpy(dtype=float), 0, 0)
+    parameters = parameter_summary(targets, last)
+    for row in parameters:
+        recorded = fit_toml.get("parameters", {}).get(row["parameter"], {})
+        if (recorded.get("path"), recorded.get("prior")) != (row["path"], row["prior"]):
+            raise InputError(f"error: {targets.path}: parameters.{row['parameter']}: expected the path and prior of "
+                             f"the fit in {out} ({recorded.get('path')}, {recorded.get('prior')}), found {row['path']}, "
+                             f"{row['prior']}; the targets file changed since the fit: run the fit again")
+
     fan_panels = []
     for series in monthly.series.unique():
         q = monthly[monthly.series == series].reset_index(drop=True)
         observed = [(i, row.observed_lo, row.observed_hi) for i, row in q.iterrows() if not math.isnan(row.observed_lo)]
         fan_panels.append((series.replace("_", " "), {c: q[c].tolist() for c in ("q05", "q25", "q50", "q75", "q95")}, observed))
     months = list(monthly[monthly.series == monthly.series.iloc[0]].month)
-    last = full[-1]
     prior_panels = [(name, p.prior.frozen(), last.particles[:, k].tolist(), last.weights.tolist())
                     for k, (name, p) in enumerate(targets.spec.parameters.items())]
     paths = [(label, list(g.generation), list(g.epsilon), list(g.acceptance)) for label, g in generations.groupby("fit", sort=False)]
-    rows = []
-    for t in checks.itertuples():
-        if t.kind == "count":
-            observed = f"{t.observed_lo:g}" if t.observed_lo == t.observed_hi else (
-                f"≥ {t.observed_lo:g}" if math.isinf(t.observed_hi) else f"{t.observed_lo:g} – {t.observed_hi:g}")
-            interval = f"{t.q05:g} – {t.q95:g}"
-        else:
-            observed = t.observation.replace("_", " ") + f" {t.end}"
-            interval = f"P(happened) {t.mean:.2f}"
-        rows.append({"target": t.target, "observed": observed, "mean": t.mean, "interval": interval,
-                     "consistent_90": t.consistent_90, "p_observed": t.p_observed})
+    rows = [_check_row(t) for t in checks.itertuples()]
+    description = targets.spec.fit.description
+    reproduce = shlex.join(fit["command"].split())
     render(
         "fit.html.j2", out / "report.html",
-        title=f"escalation-sim calibration: {fit['name']}", fit=fit, description=targets.spec.fit.description,
+        title=f"escalation-sim calibration: {fit['name']}", fit=fit, description=description,
         fan_svg=figures.observed_fan(months, fan_panels), prior_svg=figures.prior_posterior(prior_panels),
         tolerance_svg=figures.tolerance_path(paths), parameters=parameters, checks=rows,
         generations=generations.to_dict("records"), scores=scores.to_dict("records"),
-        reproduce=shlex.join(fit["command"].split()), versions=fit_toml["versions"],
+        reproduce=reproduce, versions=fit_toml["versions"],
     )
+    write_text(out / "report.md", _markdown(fit, description, reproduce, fit_toml["versions"], parameters, rows,
+                                            generations, scores))
+    write_text(out / "parameters.csv", pd.DataFrame(parameters, columns=SUMMARY_COLUMNS)
+               .to_csv(index=False, float_format=FLOAT))
+    return [out / name for name in REPORT_FILES]
+
+
+def rebuild_fit_report(out: Path) -> list[Path]:
+    """Rebuild the report files of a fit folder from its saved files and the targets file it was fitted to."""
+    from sim.calibration.targets import load_targets
+
+    out = Path(out)
+    require_files(out, FIT_FILES, "calibration fit")
+    recorded = read_fit_toml(out / "fit.toml")["fit"]["targets"]
+    return write_fit_report(out, load_targets(_targets_path(out, recorded)))
+
+
+def read_fit_toml(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"error: {path}: expected a readable TOML file, found {e}") from None
+    missing = [f"fit.{k}" for k in ("name", "targets", "command", "final_epsilon") if k not in data.get("fit", {})]
+    missing += [] if isinstance(data.get("versions"), dict) else ["versions"]
+    if missing:
+        raise InputError(f"error: {path}: expected the fit record escsim calibrate writes, found no {', '.join(missing)}")
+    return data
+
+
+def _targets_path(out: Path, recorded: str) -> Path:
+    """The targets file of a fit: as recorded (absolute, or relative to where the fit ran, which may be any parent
+    of the fit folder)."""
+    path = Path(recorded)
+    candidates = [path] if path.is_absolute() else [path, *(parent / path for parent in out.resolve().parents)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"error: {out / 'fit.toml'}: fit.targets: expected the targets file {recorded} (for the priors), "
+                     f"found no such file relative to the current folder or any parent of {out}; restore it to rebuild "
+                     "the report")
+
+
+def _csv(path: Path, **text) -> pd.DataFrame:
+    """A table of the fit, text columns as text (a target may be called "NA"); no rows (no scores) as empty."""
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def _check_row(t) -> dict:
+    if t.kind == "count":
+        observed = f"{t.observed_lo:g}" if t.observed_lo == t.observed_hi else (
+            f"≥ {t.observed_lo:g}" if math.isinf(t.observed_hi) else f"{t.observed_lo:g} – {t.observed_hi:g}")
+        interval = f"{t.q05:g} – {t.q95:g}"
+    else:
+        observed = t.observation.replace("_", " ") + f" {t.end}"
+        interval = f"P(happened) {t.mean:.2f}"
+    return {"target": t.target, "observed": observed, "mean": t.mean, "interval": interval,
+            "consistent_90": bool(t.consistent_90), "p_observed": t.p_observed}
+
+
+def _g(x: float, spec: str = ".3g") -> str:
+    return "—" if isinstance(x, float) and np.isnan(x) else format(x, spec)
+
+
+def _markdown(fit: dict, description: str, reproduce: str, versions: dict, parameters: list[dict], checks: list[dict],
+              generations: pd.DataFrame, scores: pd.DataFrame) -> str:
+    parts = [f"# Calibration: {fit['name']}\n"]
+    if description:
+        parts.append(f"{description}\n")
+    parts += [
+        f"- Scenario: {md.code(fit.get('scenario', ''))}",
+        f"- Targets: {md.code(fit['targets'])}",
+        f"- Budget: {fit.get('budget', '')} ({fit.get('particles', '')} particles, {fit.get('generations', '')} "
+        f"generations, {fit.get('simulations', 0):,} simulations, final ε {fit['final_epsilon']:.3g})",
+        f"- Seed: {fit.get('seed', '')}",
+        f"- Run: {fit.get('started_at', '')}, {fit.get('elapsed_seconds', '')} s on {fit.get('workers', '')} worker(s)",
+        f"- Versions: {md.versions(versions)}",
+        f"- Command: {md.code(fit['command'])}",
+        f"- Reproduce: {md.code(reproduce)}\n",
+        "## Targets: observed and posterior predictive\n",
+        md.table(["Target", "Observed", "Predictive mean", "90% predictive", "Consistent", "P(observed)"],
+                 [[t["target"], t["observed"], f"{t['mean']:.1f}", t["interval"], "yes" if t["consistent_90"] else "no",
+                   f"{t['p_observed']:.2f}"] for t in checks], left=(0, 1, 3, 4)),
+        "A count target is consistent when its observed range overlaps the 90% posterior-predictive interval; an event "
+        "when at least 5% of predictive trials agree with what happened.\n",
+        "## Parameters: prior → posterior\n",
+        md.table(["Parameter", "Prior", "Prior 90%", "Posterior mean", "Posterior 90%"],
+                 [[md.code(p["path"]), p["prior"], f"{p['prior_q05']:.3g} – {p['prior_q95']:.3g}", f"{p['mean']:.3g}",
+                   f"{p['q05']:.3g} – {p['q95']:.3g}"] for p in parameters], left=(0, 1)),
+        "## ABC-SMC generations\n",
+        md.table(["Fit", "Generation", "ε", "Simulations", "Acceptance", "ESS"],
+                 [[g.fit, g.generation, _g(g.epsilon), g.simulations, f"{g.acceptance:.3f}", f"{g.ess:.0f}"]
+                  for g in generations.itertuples()]),
+        "## Time-split validation\n",
+        f"The split fit uses only the targets that end by {fit.get('fit_until', '')} and forecasts the rest; lower CRPS "
+        "and interval score are better.\n",
+        md.table(["Target", "Forecaster", "Observed", "Forecast mean", "90% interval", "CRPS", "Interval score",
+                  "Covered", "PIT"],
+                 [[s.target, s.forecaster, f"{s.observed:g}", f"{s.forecast_mean:.1f}", f"{s.q05:g} – {s.q95:g}",
+                   _g(s.crps, ".2f"), _g(s.interval_score_90, ".1f"), "yes" if s.covered_90 else "no", f"{s.pit:.2f}"]
+                  for s in scores.itertuples()], left=(0, 1, 7)),
+        "The tables round; `parameters.csv`, `predictive_targets.csv`, `generations.csv` and `scores.csv` beside this "
+        "file hold them with their full numbers, `posterior.parquet` the weighted posterior sample.\n",
+    ]
+    return "\n".join(parts)

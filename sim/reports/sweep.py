@@ -1,6 +1,10 @@
 """The report of a sweep folder: the parameters and their ranges, then for each output the design's
 figure (tornado, Sobol or Morris indices, grid heat map, PRCC with scatter) and its sensitivity table,
-so a reader can see which assumptions move each result, and by how much beyond Monte Carlo noise."""
+so a reader can see which assumptions move each result, and by how much beyond Monte Carlo noise.
+
+`report.md` holds the same tables as Markdown; `parameters.csv` the parameters' table, and `sensitivity.csv`
+(written by the sweep) the indices. All are rebuilt byte for byte from the saved files.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.reports import markdown as md
 from sim.reports import sweep_figures as figs
 from sim.reports.figures import BLUE, GREY
 from sim.reports.html import render
+from sim.reports.run import require_files
 from sim.runs.manifest import read_json
+from sim.runs.storage import write_text
+from sim.scenario import load_scenario
 
 DESIGNS = {
     "oat": "one at a time (OAT)",
@@ -42,11 +50,17 @@ INDEX_LABELS = {"at_low": "At low", "at_high": "At high", "swing": "Swing", "mai
 UNDEFINED = "not defined (the output did not vary)"
 
 
-def write_sweep_report(out: Path, *, manifest: dict) -> None:
+REPORT_FILES = ("report.html", "report.md", "parameters.csv")
+
+
+def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
+    """Write the report files (`REPORT_FILES`) of a sweep folder from its saved files; return their paths."""
+    out = Path(out)
     points = pd.read_parquet(out / "points.parquet")
     points["output"] = points["output"].astype(str)
     sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
                               dtype={"output": str, "parameter": str, "index": str})
+    base = load_scenario(out / "scenario.toml").scenario
     design = manifest["design"]
     parameters = manifest["parameters"]
     sections = []
@@ -56,22 +70,66 @@ def write_sweep_report(out: Path, *, manifest: dict) -> None:
         values = {(r.parameter, r.index): (float(r.estimate), float(r.lo), float(r.hi))
                   for r in found.itertuples(index=False)}
         sections.append(_section(design, output, parameters, rows, values))
-    render(
-        "sweep.html.j2", out / "report.html",
-        title=f"escalation-sim sweep: {manifest['sweep']}",
-        manifest=manifest, design_name=DESIGNS.get(design, design), samples_meaning=SAMPLES.get(design, ""),
-        elapsed=_duration(manifest.get("elapsed_seconds")),
-        parameters=[{"name": k, "path": p["path"], "low": f"{p['low']:g}", "high": f"{p['high']:g}",
-                     "scale": p.get("scale", "linear"), "why": p.get("why", ""),
-                     "levels": p.get("levels", "")} for k, p in parameters.items()],
-        any_levels=any("levels" in p for p in parameters.values()),
-        sections=sections, reproduce=manifest["reproduce"], versions=manifest["versions"],
-    )
+    table = [{"name": k, "path": p["path"], "low": f"{p['low']:g}", "high": f"{p['high']:g}",
+              "scale": p.get("scale", "linear"), "why": p.get("why", ""), "levels": p.get("levels", "")}
+             for k, p in parameters.items()]
+    any_levels = any("levels" in p for p in parameters.values())
+    context = {"manifest": manifest, "base": base, "design_name": DESIGNS.get(design, design),
+               "samples_meaning": SAMPLES.get(design, ""), "elapsed": _duration(manifest.get("elapsed_seconds")),
+               "parameters": table, "any_levels": any_levels, "sections": sections}
+    render("sweep.html.j2", out / "report.html", title=f"escalation-sim sweep: {manifest['sweep']}",
+           reproduce=manifest["reproduce"], versions=manifest["versions"], **context)
+    write_text(out / "report.md", _markdown(**context))
+    columns = ["name", "path", "low", "high", "scale", *(["levels"] if any_levels else []), "why"]
+    write_text(out / "parameters.csv", pd.DataFrame(
+        [[row[c] for c in columns] for row in table], columns=columns).to_csv(index=False))
+    return [out / name for name in REPORT_FILES]
 
 
-def rebuild_sweep_report(out: Path) -> None:
-    """Rebuild `report.html` of a finished sweep folder from its saved files only."""
-    write_sweep_report(out, manifest=read_json(out / "manifest.json"))
+def rebuild_sweep_report(out: Path) -> list[Path]:
+    """Rebuild the report files of a finished sweep folder from its saved files only; return their paths."""
+    out = Path(out)
+    require_files(out, ("manifest.json", "points.parquet", "sensitivity.csv", "scenario.toml"), "sweep")
+    return write_sweep_report(out, manifest=read_json(out / "manifest.json"))
+
+
+def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, elapsed: str, parameters: list[dict],
+              any_levels: bool, sections: list[dict]) -> str:
+    parts = [f"# Sweep: {manifest['sweep']}\n"]
+    if manifest.get("description"):
+        parts.append(f"{manifest['description']}\n")
+    parts += [
+        f"- Base scenario: {base.name}" + (f": {base.description}" if base.description else ""),
+        f"- Design: {design_name} ({md.code(manifest['design'])})",
+        f"- Samples: {manifest['samples']} ({samples_meaning})",
+        f"- Points: {manifest['points']:,}",
+        f"- Trials per point: {manifest['trials_per_point']:,} (common random numbers: every point runs the same "
+        "trial seeds)",
+        f"- Trials in all: {manifest['trials']:,}",
+        f"- Seed: {manifest['seed']}",
+        f"- Run: {manifest['started_at']} → {manifest['finished_at']} ({elapsed})",
+        f"- Versions: {md.versions(manifest['versions'])}",
+        f"- Command: {md.code(manifest['command'])}",
+        f"- Reproduce: {md.code(manifest['reproduce'])}\n",
+        "## Parameters\n",
+        md.table(["Parameter", "Key path", "Low", "High", "Scale", *(["Levels"] if any_levels else []), "Why this range"],
+                 [[p["name"], md.code(p["path"]), p["low"], p["high"], p["scale"],
+                   *([p["levels"]] if any_levels else []), p["why"]] for p in parameters],
+                 left=(0, 1, 4, 5, 6) if any_levels else (0, 1, 4, 5)),
+    ]
+    for s in sections:
+        parts.append(f"## {s['label']} ({md.code(s['metric'])})\n")
+        parts += [f"{note}\n" for note in s["notes"]]
+        parts.append(md.table(["Parameter", *s["table"]["columns"]],
+                              [[r["parameter"], *r["cells"]] for r in s["table"]["rows"]]))
+        if s["pairs"]:
+            parts.append("Second-order indices S2: the share of the output's variance due to each pair's interaction "
+                         "alone.\n")
+            parts.append(md.table(["Pair", "S2", "95% interval"],
+                                  [[f"{p['a']} × {p['b']}", p["estimate"], p["interval"]] for p in s["pairs"]]))
+    parts.append("The tables round to 3 significant digits; `sensitivity.csv` holds every index with its interval, "
+                 "`points.parquet` every point's parameter values and estimates, `parameters.csv` the parameters.\n")
+    return "\n".join(parts)
 
 
 def output_label(metric: str) -> str:

@@ -30,5 +30,6 @@ def summary_text(result: RunResult) -> str:
             name = metric[5:]
             q = [table.loc[f"{p}_{name}", "estimate"] for p in ("q05", "q50", "q95")]
             lines.append(f"{name:<34}{table.loc[metric, 'estimate']:>10.1f}" + "".join(f"{v:>8g}" for v in q))
-    lines += ["", f"wrote {result.out}/ (report.html, summary.csv, trials.parquet, monthly.parquet, scenario.toml, manifest.json)"]
+    lines += ["", f"wrote {result.out}/ (report.html, report.md, summary.csv, milestones.csv, counts.csv, parameters.csv, trials.parquet, "
+                          "monthly.parquet, scenario.toml, manifest.json)"]
     return "\n".join(lines)

@@ -26,5 +26,6 @@ def sweep_text(result: SweepResult) -> str:
         for row in rows.itertuples():
             interval = "" if math.isnan(row.lo) else f"{row.lo:.3f} – {row.hi:.3f}"
             lines.append(f"  {row.parameter:<34}{row.estimate:>10.3f}{interval:>20}")
-    lines += ["", f"wrote {result.out}/ (report.html, sensitivity.csv, points.parquet, spec.toml, scenario.toml, manifest.json)"]
+    lines += ["", f"wrote {result.out}/ (report.html, report.md, sensitivity.csv, parameters.csv, points.parquet, spec.toml, "
+                          "scenario.toml, manifest.json)"]
     return "\n".join(lines)
