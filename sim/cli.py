@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import threading
 import traceback
 from pathlib import Path
 
@@ -28,11 +30,11 @@ class Command(click.Group):
         except WorkError as e:
             click.echo(f"error: {e}. The job stopped; fix the cause and run it again.", err=True)
             ctx.exit(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             out = ctx.meta.get("out")
             hint = f" Completed chunks are kept: resume with the same command and --resume --out {out}." if out else ""
-            click.echo(f"\ninterrupted.{hint}", err=True)
-            ctx.exit(130)
+            click.echo(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}.{hint}", err=True)
+            ctx.exit(143 if isinstance(e, Terminated) else 130)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as e:  # noqa: BLE001 - last resort: a bug, reported briefly
@@ -42,10 +44,20 @@ class Command(click.Group):
             ctx.exit(1)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` stopping the job): stopped like Ctrl-C, with the same cleanup."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 @click.group(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="escalation-sim")
 def main() -> None:
     """escalation-sim: how likely is the Iraqi militias' fire to escalate?"""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 @main.command()

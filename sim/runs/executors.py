@@ -75,18 +75,43 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+class LocalPool(Executor):
+    """A pool of local worker processes that can be started afresh when a worker dies.
+
+    A worker killed from outside (the out-of-memory killer, a user) breaks a
+    `ProcessPoolExecutor` for good; the work loop then calls `restart()` and submits the lost
+    tasks again, so a dead worker costs its chunks' time, not the job."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.restarts = 0
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # Where it exists, fork: workers start at once with the model already imported, and a
+        # script or notebook that calls `sim.run` is not re-run in each worker. The pool forks
+        # all its workers before it starts its own thread, and workers only simulate.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method))
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+        self.restarts += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 def local_executor(workers: int | None) -> Executor:
     """`workers` processes (default: every available core); one worker runs inline."""
     workers = workers or available_cores()
     if workers <= 1:
         return InlineExecutor()
-    # Where it exists, fork: workers start at once with the model already imported, and a
-    # script or notebook that calls `sim.run` is not re-run in each worker. The pool forks all
-    # its workers before it starts its own thread, and workers only simulate.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-    pool.workers = workers  # type: ignore[attr-defined]
-    return pool
+    return LocalPool(workers)
 
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sim.runs.storage import read_arrays, write_arrays
 
 Arrays = dict[str, np.ndarray]
 Failure = tuple[int, str]
+MAX_RESTARTS = 3  # worker pools started afresh after a worker died, per job
 
 
 class Checkpoints:
@@ -53,7 +55,8 @@ def complete_in_order(
     done: Callable[[int], None] = lambda key: None,
 ) -> list[Failure]:
     """Run every task not yet checkpointed (at most two per worker in flight) and consume all
-    results in key order. `to_arrays` turns a result into arrays, or None and its failures;
+    results in key order. If a local worker dies, the pool is started afresh (up to
+    MAX_RESTARTS times) and the tasks in flight run again. `to_arrays` turns a result into arrays, or None and its failures;
     after a failure nothing more is consumed, the rest still runs and is checkpointed, and all
     failures are returned sorted. `done(key)` is called as each task finishes (progress)."""
     order = [key for key, _ in tasks]
@@ -75,20 +78,40 @@ def complete_in_order(
             consumed += 1
 
     pending: dict[Any, int] = {}
+    by_key = dict(tasks)
+    retry: list[int] = []
+    restarts = 0
     in_flight = 2 * executor_workers(executor)
     consume_in_order()
     while True:
         while len(pending) < in_flight:
-            nxt = next(todo, None)
-            if nxt is None:
-                break
-            pending[executor.submit(fn, nxt[1])] = nxt[0]
+            if retry:
+                key = retry.pop(0)
+            else:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                key = nxt[0]
+            pending[executor.submit(fn, by_key[key])] = key
         if not pending:
             break
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in finished:
             key = pending.pop(future)
-            arrays, failed = to_arrays(future.result())
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): start the pool afresh and run again
+                # every task that was in flight; results do not depend on who runs them.
+                if not hasattr(executor, "restart") or restarts >= MAX_RESTARTS:
+                    raise
+                restarts += 1
+                lost = [key, *pending.values()]
+                pending.clear()
+                executor.restart()
+                retry = sorted(set(lost) | set(retry))
+                break
+            arrays, failed = to_arrays(result)
             if failed:
                 failures.extend(failed)
                 continue

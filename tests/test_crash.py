@@ -1,0 +1,94 @@
+"""Nothing lost: runs killed (SIGKILL), terminated (SIGTERM) or losing a worker process finish,
+after `--resume` where needed, with the same files as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SCENARIOS, as_foreground
+
+BASELINE = SCENARIOS / "baseline.toml"
+ARGS = [sys.executable, "-m", "sim", "run", str(BASELINE), "--trials", "3000", "--seed", "8"]
+FILES = ("trials.parquet", "monthly.parquet", "summary.csv", "scenario.toml")
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run([*ARGS, "--workers", "1", "--out", str(out)], cwd=ROOT, env=ENV, check=True, capture_output=True)
+    return out
+
+
+def start(out: Path, workers: int) -> subprocess.Popen:
+    return subprocess.Popen([*ARGS, "--workers", str(workers), "--out", str(out)], cwd=ROOT, env=ENV,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+
+
+def wait_for_chunks(out: Path, n: int, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 60
+    while len(list((out / ".chunks").glob("chunk-*.npz"))) < n:
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+def same_files(a: Path, b: Path) -> None:
+    for name in FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_run_killed_at_a_random_point_resumes_to_the_same_files(whole, tmp_path, seed):
+    out = tmp_path / "cut"
+    proc = start(out, workers=2)
+    wait_for_chunks(out, random.Random(seed).randint(2, 40), proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not (out / "manifest.json").exists()
+    done = subprocess.run([*ARGS, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    same_files(out, whole)
+
+
+def test_sigterm_stops_cleanly_and_the_run_resumes(whole, tmp_path):
+    out = tmp_path / "cut"
+    proc = start(out, workers=2)
+    wait_for_chunks(out, 3, proc)
+    stopped = time.time()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert time.time() - stopped < 10
+    assert "terminated" in err and "--resume" in err and "Traceback" not in err
+    done = subprocess.run([*ARGS, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    same_files(out, whole)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_its_chunks_rerun(whole, tmp_path):
+    out = tmp_path / "run"
+    proc = start(out, workers=2)
+    wait_for_chunks(out, 3, proc)
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    workers = [c for c in children(proc.pid) if Path(f"/proc/{c}/cmdline").read_bytes() == cmdline]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    same_files(out, whole)
