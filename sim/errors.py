@@ -16,6 +16,15 @@ class InputError(Exception):
         super().__init__(message)
 
 
+def problems_error(shown: str, lines: list[str], what: str) -> InputError:
+    """One message for a file's problems: the line itself when there is one, else a list under
+    "<file> is not a valid <what>"."""
+    if len(lines) == 1:
+        return InputError("error: " + lines[0])
+    return InputError(f"error: {shown} is not a valid {what} ({len(lines)} problems):\n"
+                      + "\n".join("  " + line for line in lines))
+
+
 class WorkError(RuntimeError):
     """Work that failed while running (a trial that raised): exit code 1, with a message."""
 

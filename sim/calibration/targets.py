@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy import stats
 
-from sim.errors import InputError
+from sim.errors import InputError, problems_error
 from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
 from sim.scenario.loading import describe_error, path_text, read_toml
@@ -179,12 +179,12 @@ def load_targets(path: str | Path) -> Targets:
         spec = TargetsFile.model_validate(raw)
     except ValidationError as e:
         lines = [f"{shown}: {path_text(_untag(loc))}: {msg}" for loc, msg in (describe_error(err, raw, TargetsFile) for err in e.errors())]
-        raise _error(shown, lines) from None
+        raise problems_error(shown, lines, "targets file") from None
     scenario = load_scenario(path.parent / spec.fit.scenario)
     facts = _read_facts(path.parent / spec.fit.facts, shown)
     problems = _check(spec, scenario, facts)
     if problems:
-        raise _error(shown, [f"{shown}: {p}: {m}" for p, m in problems])
+        raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "targets file")
     return Targets(path, spec, scenario, facts)
 
 
@@ -256,9 +256,3 @@ def _read_facts(path: Path, shown: str) -> dict[str, dict]:
     except OSError as e:
         raise InputError(f"error: {shown}: fit.facts: expected a readable seeds file, found {e.strerror}: {path}") from None
     return {row["id"]: row for row in rows}
-
-
-def _error(shown: str, lines: list[str]) -> InputError:
-    if len(lines) == 1:
-        return InputError("error: " + lines[0])
-    return InputError(f"error: {shown} is not a valid targets file ({len(lines)} problems):\n" + "\n".join("  " + line for line in lines))

@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from sim.errors import InputError
+from sim.errors import problems_error
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
@@ -130,7 +130,7 @@ class Sweep:
         shown = str(self.path) if self.path else "<sweep>"
         problems = _check_size(spec, option_names=True)
         if problems:
-            raise _error(shown, [f"{p}: {m}" for p, m in problems])
+            raise problems_error(shown, [f"{p}: {m}" for p, m in problems], "sweep spec")
         return Sweep(self.path, spec, self.scenario)
 
 
@@ -164,11 +164,11 @@ def load_sweep(path: str | Path) -> Sweep:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
         lines = [f"{shown}: {path_text(loc)}: {msg}" for loc, msg in (describe_error(err, raw, SweepFile) for err in e.errors())]
-        raise _error(shown, lines) from None
+        raise problems_error(shown, lines, "sweep spec") from None
     scenario = load_scenario(path.parent / spec.sweep.base)
     problems = _check(spec, scenario)
     if problems:
-        raise _error(shown, [f"{shown}: {p}: {m}" for p, m in problems])
+        raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "sweep spec")
     return Sweep(path, spec, scenario)
 
 
@@ -242,9 +242,3 @@ def _refusal(plain: dict, values: dict[str, float]) -> str | None:
         err = e.errors()[0]
         return f"{path_text(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
     return f"{bad[0][0]}: {bad[0][1]}" if bad else None
-
-
-def _error(shown: str, lines: list[str]) -> InputError:
-    if len(lines) == 1:
-        return InputError("error: " + lines[0])
-    return InputError(f"error: {shown} is not a valid sweep spec ({len(lines)} problems):\n" + "\n".join("  " + line for line in lines))
