@@ -82,6 +82,18 @@ def complete_in_order(
     retry: list[int] = []
     restarts = 0
     in_flight = 2 * executor_workers(executor)
+
+    def recover(lost: list[int]) -> None:
+        # A worker died (killed, out of memory): start the pool afresh and run again every task
+        # that was in flight; results do not depend on who runs them.
+        nonlocal restarts, retry
+        if not hasattr(executor, "restart") or restarts >= MAX_RESTARTS:
+            raise BrokenProcessPool("a worker process died and the pool could not be restarted")
+        restarts += 1
+        retry = sorted(set(lost) | set(pending.values()) | set(retry))
+        pending.clear()
+        executor.restart()
+
     consume_in_order()
     while True:
         while len(pending) < in_flight:
@@ -92,7 +104,10 @@ def complete_in_order(
                 if nxt is None:
                     break
                 key = nxt[0]
-            pending[executor.submit(fn, by_key[key])] = key
+            try:
+                pending[executor.submit(fn, by_key[key])] = key
+            except BrokenProcessPool:  # the pool broke between two submissions
+                recover([key])
         if not pending:
             break
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -101,15 +116,7 @@ def complete_in_order(
             try:
                 result = future.result()
             except BrokenProcessPool:
-                # A worker died (killed, out of memory): start the pool afresh and run again
-                # every task that was in flight; results do not depend on who runs them.
-                if not hasattr(executor, "restart") or restarts >= MAX_RESTARTS:
-                    raise
-                restarts += 1
-                lost = [key, *pending.values()]
-                pending.clear()
-                executor.restart()
-                retry = sorted(set(lost) | set(retry))
+                recover([key])
                 break
             arrays, failed = to_arrays(result)
             if failed:
