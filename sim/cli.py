@@ -28,11 +28,12 @@ class Command(click.Group):
             click.echo(str(e), err=True)
             ctx.exit(2)
         except WorkError as e:
-            click.echo(f"error: {e}. The job stopped; fix the cause and run it again.", err=True)
+            again = " with --resume to keep its completed chunks" if e.resumable and "resume" in ctx.meta else ""
+            click.echo(f"error: {e}. The job stopped; fix the cause and run it again{again}.", err=True)
             ctx.exit(1)
         except KeyboardInterrupt as e:
-            out = ctx.meta.get("out")
-            hint = f" Completed chunks are kept: resume with the same command and --resume --out {out}." if out else ""
+            hint = f" Completed chunks are kept: resume with the same command and {ctx.meta['resume']}." \
+                if "resume" in ctx.meta else ""
             click.echo(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}.{hint}", err=True)
             ctx.exit(143 if isinstance(e, Terminated) else 130)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
@@ -94,7 +95,7 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume) -> N
             raise InputError("error: --resume: expected --out naming the folder of the run to complete, found none")
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{resolved.scenario.name}-{stamp}"
-    ctx.meta["out"] = out
+    ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers,
                                                           scheduler=scheduler, out=out)]
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
@@ -127,7 +128,7 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
             raise InputError("error: --resume: expected --out naming the folder of the sweep to complete, found none")
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"sweep-{loaded.name}-{stamp}"
-    ctx.meta["out"] = out
+    ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "sweep", str(spec), *_options(samples=samples, trials_per_point=trials_per_point, seed=seed,
                                                        workers=workers, scheduler=scheduler, out=out)]
     result = run_sweep(loaded, samples=samples, trials_per_point=trials_per_point, seed=seed, workers=workers,
@@ -165,16 +166,20 @@ def compare(items, trials, seed, workers, scheduler, out) -> None:
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Fit folder (default: fits/<name> beside the targets file).")
-@click.option("--replace", is_flag=True, help="Overwrite the fit folder if it exists.")
-def calibrate(targets: Path, budget, seed, workers, scheduler, out, replace) -> None:
+@click.option("--replace", is_flag=True, help="Start a new fit over the fit (finished or not) in the fit folder.")
+@click.option("--resume", is_flag=True, help="Complete an interrupted fit in the fit folder.")
+@click.pass_context
+def calibrate(ctx, targets: Path, budget, seed, workers, scheduler, out, replace, resume) -> None:
     """Fit TARGETS' scenario to its reported counts and events by ABC-SMC; write the fit folder."""
     from sim.calibration.fit import calibrate as run_fit
     from sim.calibration.summary import fit_text
 
+    ctx.meta["resume"] = "--resume" if out is None else f"--resume --out {out}"
     command = ["escsim", "calibrate", str(targets), "--budget", budget, "--seed", str(seed),
                *_options(workers=workers, scheduler=scheduler, out=out)]
     click.echo(fit_text(run_fit(targets, budget=budget, seed=seed, workers=workers, scheduler=scheduler, out=out,
-                                replace=replace, command=command)))
+                                replace=replace, resume=resume,
+                                command=command + (["--resume"] if resume else []))))
 
 
 @main.command()

@@ -26,11 +26,16 @@ def problems_error(shown: str, lines: list[str], what: str) -> InputError:
 
 
 class WorkError(RuntimeError):
-    """Work that failed while running (a trial that raised): exit code 1, with a message."""
+    """Work that failed while running (a trial that raised, workers that died): exit code 1, with
+    a message. `resumable`: running the same job again with --resume can complete it."""
+
+    resumable = True
 
 
 class TrialError(WorkError):
     """A trial raised: carries the trial index so the run can name it."""
+
+    resumable = False  # its scenario needs fixing, and a fixed scenario is another job
 
     def __init__(self, trial: int, error: str):
         self.trial = trial
@@ -40,6 +45,8 @@ class TrialError(WorkError):
 
 class PointError(WorkError):
     """A sweep's design point failed (its scenario refused the values, or a trial raised)."""
+
+    resumable = False
 
     def __init__(self, point: int, error: str):
         self.point = point

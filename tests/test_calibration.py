@@ -223,3 +223,37 @@ def test_a_fit_parameter_can_be_applied_elsewhere_and_bad_ones_are_refused(tmp_p
                          'apply = { alpha = ["actors.m.excitation.from.x"] }\n', encoding="utf-8")
     result = CliRunner().invoke(main, ["validate", str(elsewhere)])
     assert result.exit_code == 2 and "parameters.posterior.paths[1]" in result.output
+
+
+def test_a_fit_folder_is_resumed_replaced_or_refused_as_asked(tmp_path):
+    from sim.runs.storage import write_json
+
+    case = write_case(tmp_path / "case")
+    args = ["calibrate", str(case), "--budget", "small", "--seed", "3", "--workers", "1"]
+    out = tmp_path / "fit"
+    first = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, [*args, "--out", str(out), "--resume"])  # finished: read back as it is
+    assert again.exit_code == 0 and again.output == first.output
+    other = CliRunner().invoke(main, [*args[:-4], "--seed", "9", "--out", str(out), "--resume"])
+    assert other.exit_code == 2 and "another targets file, budget or seed (seed 3 there but 9 here)" in other.output
+    both = CliRunner().invoke(main, [*args, "--out", str(out), "--resume", "--replace"])
+    assert both.exit_code == 2 and "expected one of them, found both" in both.output
+
+    unfinished = tmp_path / "unfinished"
+    write_json(unfinished / ".chunks" / "plan.json", {"targets_hash": "0" * 16, "budget": "small", "seed": 3})
+    plain = CliRunner().invoke(main, [*args, "--out", str(unfinished)])
+    assert plain.exit_code == 2 and "holds an unfinished fit; add --resume to complete it, or --replace" in plain.output
+    mismatch = CliRunner().invoke(main, [*args, "--out", str(unfinished), "--resume"])
+    assert mismatch.exit_code == 2 and "targets_hash 0000000000000000 there" in mismatch.output
+    replaced = CliRunner().invoke(main, [*args, "--out", str(unfinished), "--replace"])
+    assert replaced.exit_code == 0, replaced.output
+    assert (unfinished / "posterior.parquet").read_bytes() == (out / "posterior.parquet").read_bytes()
+    assert not (unfinished / ".chunks").exists()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("keep me")
+    refused = CliRunner().invoke(main, [*args, "--out", str(elsewhere), "--replace"])
+    assert refused.exit_code == 2 and "expected a new or empty folder" in refused.output
+    assert (elsewhere / "notes.txt").read_text() == "keep me"

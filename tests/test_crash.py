@@ -92,3 +92,66 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_chunks_rerun(whole, tmp_pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     same_files(out, whole)
+
+
+FIT_FILES = ("posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv", "scores.csv")
+
+
+@pytest.fixture(scope="module")
+def fit_case(tmp_path_factory) -> tuple[list[str], Path]:
+    """The synthetic calibration case's command, and its fit run without interruption."""
+    from tests.test_calibration import write_case
+
+    case = write_case(tmp_path_factory.mktemp("case"))
+    args = [sys.executable, "-m", "sim", "calibrate", str(case), "--budget", "small", "--seed", "4"]
+    whole = tmp_path_factory.mktemp("whole_fit") / "fit"
+    subprocess.run([*args, "--workers", "1", "--out", str(whole)], cwd=ROOT, env=ENV, check=True, capture_output=True)
+    return args, whole
+
+
+def wait_for_batches(out: Path, n: int, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 120
+    while len(list((out / ".chunks").glob("*.npz"))) < n:
+        assert proc.poll() is None, "the fit ended before it could be interrupted"
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_fit_killed_at_a_random_point_resumes_to_the_same_files(fit_case, tmp_path, seed):
+    args, whole = fit_case
+    out = tmp_path / "fit"
+    proc = subprocess.Popen([*args, "--workers", "2", "--out", str(out)], cwd=ROOT, env=ENV,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+    wait_for_batches(out, random.Random(seed).randint(1, 80), proc)  # of 84
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not (out / "fit.toml").exists()
+    done = subprocess.run([*args, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in FIT_FILES:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (out / ".chunks").exists()
+
+
+def test_a_fit_losing_a_worker_or_stopped_by_ctrl_c_completes_to_the_same_files(fit_case, tmp_path):
+    args, whole = fit_case
+    out = tmp_path / "fit"
+    proc = subprocess.Popen([*args, "--workers", "2", "--out", str(out)], cwd=ROOT, env=ENV,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+    wait_for_batches(out, 2, proc)
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    workers = [c for c in children(proc.pid) if Path(f"/proc/{c}/cmdline").read_bytes() == cmdline]
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    wait_for_batches(out, 6, proc)
+    stopped = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.time() - stopped < 10
+    assert f"--resume --out {out}" in err and "Traceback" not in err
+    done = subprocess.run([*args, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name in FIT_FILES:
+        assert (out / name).read_bytes() == (whole / name).read_bytes(), name

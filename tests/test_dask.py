@@ -1,6 +1,6 @@
 """Runs and sweeps on a real Dask cluster: a scheduler and two worker processes on 127.0.0.1,
 started here with the same `dask scheduler` / `dask worker` commands the README gives, give the
-same bytes as local processes."""
+same bytes as local processes, also when a worker is lost or the run is killed and resumed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from click.testing import CliRunner
 
 import sim
 from sim.cli import main
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, as_foreground
+from tests.test_crash import ARGS, ENV, same_files, wait_for_chunks, whole  # noqa: F401 - whole is a fixture
 from tests.test_sweeps import TINY_PARAMETERS, write_spec
 
 DASK = str(Path(sys.executable).parent / "dask")
@@ -27,32 +29,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@contextmanager
+def dask_cluster(scratch: Path, workers: int = 2, nanny: bool = True):
+    """A scheduler and `workers` one-thread worker processes on 127.0.0.1; yields its address and
+    the processes (scheduler first)."""
     from distributed import Client
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scratch = tmp_path_factory.mktemp("dask")
     logs = open(scratch / "cluster.log", "w")  # noqa: SIM115 - closed at teardown
     procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT)]
-    for _ in range(2):
+    for _ in range(workers):
         procs.append(subprocess.Popen(
             [DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-             "--local-directory", str(scratch)], cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT))
+             *([] if nanny else ["--no-nanny"]), "--local-directory", str(scratch)],
+            cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT))
     try:
         deadline = time.time() + 60
         while True:
             try:
                 with Client(address, timeout=5) as client:
-                    client.wait_for_workers(2, timeout=60)
+                    client.wait_for_workers(workers, timeout=60)
                 break
             except OSError:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.5)
-        yield address
+        yield address, procs
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -62,6 +66,12 @@ def cluster(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
         logs.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as (address, _):
+        yield address
 
 
 def test_a_run_on_dask_gives_the_same_bytes_as_local_processes(cluster, tmp_path):
@@ -112,3 +122,28 @@ def test_a_calibration_on_dask_gives_the_same_fit_as_local_processes(cluster, tm
     assert local.exit_code == 0, local.output
     for name in ("posterior.parquet", "generations.csv", "predictive_monthly.csv", "scores.csv"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_a_run_losing_a_dask_worker_or_killed_completes_to_the_same_files(whole, tmp_path):  # noqa: F811 - the fixture
+    """A worker killed mid-run: the cluster runs its tasks again elsewhere. The run itself killed:
+    `--resume` on the cluster completes it. Both give the files of an uninterrupted run."""
+    with dask_cluster(tmp_path, workers=2, nanny=False) as (address, procs):
+        out = tmp_path / "lost_worker"
+        proc = subprocess.Popen([*ARGS, "--scheduler", address, "--out", str(out)], cwd=ROOT, env=ENV,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+        wait_for_chunks(out, 3, proc)
+        procs[1].kill()
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        same_files(out, whole)
+
+        out = tmp_path / "killed"
+        proc = subprocess.Popen([*ARGS, "--scheduler", address, "--out", str(out)], cwd=ROOT, env=ENV,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+        wait_for_chunks(out, 5, proc)
+        proc.kill()
+        proc.wait(timeout=30)
+        done = subprocess.run([*ARGS, "--scheduler", address, "--out", str(out), "--resume"], cwd=ROOT, env=ENV,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        same_files(out, whole)

@@ -6,6 +6,11 @@ split fit on the targets that end by `fit_until`, whose posterior forecasts the 
 for the validation scores. Simulations go through the same executors as runs, in fixed
 batches; every random number comes from the fit's seed, so a fit is reproducible.
 
+Each batch's distances (and each posterior predictive draw) are checkpointed under
+`DIR/.chunks/` as they finish. `resume=True` replays the fit from its seed, reading the
+checkpointed batches instead of simulating them again, so an interrupted fit completes to the
+same files; the fit's plan (targets, budget, seed) must match.
+
 Folder (default `<targets folder>/fits/<name>/`): `posterior.parquet`, `generations.csv`,
 `predictive_monthly.csv`, `predictive_targets.csv`, `scores.csv`, `fit.toml`, and the report
 built from them (`report.html`, `report.md`, `parameters.csv`), which `escsim report` rebuilds.
@@ -14,6 +19,8 @@ built from them (`report.html`, `report.md`, `parameters.csv`), which `escsim re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import os
 import shutil
@@ -35,8 +42,11 @@ from sim.calibration.targets import Targets, load_targets
 from sim.engine.variants import VariantTask, run_variants
 from sim.errors import InputError
 from sim.runs.executors import executor_workers, make_executor
+from sim.runs.folders import CHUNKS, prepare_folder
 from sim.runs.manifest import versions
-from sim.runs.storage import make_folder, write_text
+from sim.runs.storage import atomic_path, write_text
+from sim.runs.tasks import Checkpoints, results_in_order
+from sim.scenario import config_hash
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -72,31 +82,60 @@ class FitResult:
 
 
 def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20240604, workers: int | None = None,
-              scheduler: str | None = None, out: str | Path | None = None, replace: bool = False, progress: bool | None = None,
-              command: list[str] | None = None) -> FitResult:
+              scheduler: str | None = None, out: str | Path | None = None, replace: bool = False, resume: bool = False,
+              progress: bool | None = None, command: list[str] | None = None) -> FitResult:
+    """Fit, check and score (see module docstring); `out` defaults to `fits/<name>` beside the
+    targets file, `replace` starts over a fit there, `resume` completes an interrupted one."""
     if budget not in BUDGETS:
         raise InputError(f"error: --budget: expected one of {', '.join(BUDGETS)}, found {budget!r}")
+    if replace and resume:
+        raise InputError("error: --replace and --resume: expected one of them, found both")
     targets = load_targets(targets_path)
     settings = BUDGETS[budget]
     out = Path(out) if out is not None else Path(targets_path).parent / "fits" / targets.name
-    if out.exists() and any(out.iterdir()) and not replace:
-        raise InputError(f"error: --out {out}: already holds files; add --replace to overwrite the fit there")
+    plan = {"targets_hash": targets_hash(targets), "budget": budget, "seed": seed}
+    if prepare_folder(out, plan, resume, what="fit", options="targets file, budget or seed", replace=replace,
+                      finished=_finished_fit) is not None:
+        return read_fit(out)
     objective = Objective.build(targets)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     executor = make_executor(workers, scheduler)
     try:
-        sim = Simulator(targets, objective, executor, settings.batch)
+        sim = Simulator(targets, objective, executor, settings.batch, out / CHUNKS)
         full = _fit(targets, sim, settings, _derived(seed, 1), split=False, label="fit", progress=progress)
         split = _fit(targets, sim, settings, _derived(seed, 2), split=True, label="split fit", progress=progress)
-        predictive = sim.draw(full[-1], settings.predictive_trials, _derived(seed, 3))
-        forecast = sim.draw(split[-1], settings.predictive_trials, _derived(seed, 4))
+        predictive = sim.draw(full[-1], settings.predictive_trials, _derived(seed, 3), "predictive")
+        forecast = sim.draw(split[-1], settings.predictive_trials, _derived(seed, 4), "forecast")
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed,
+    result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed, plan,
                     started, time.perf_counter() - clock, executor_workers(executor),
                     command or ["escsim", "calibrate", str(targets_path), "--budget", budget, "--seed", str(seed)])
     return result
+
+
+def targets_hash(targets: Targets) -> str:
+    """A stable hash of what a fit fits: the targets, the facts they cite and the resolved scenario."""
+    text = json.dumps([targets.spec.model_dump(mode="json"), targets.facts, config_hash(targets.scenario)],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _finished_fit(out: Path) -> tuple[dict, dict] | None:
+    from sim.reports.fit import read_fit_toml
+
+    if not (out / "fit.toml").is_file():
+        return None
+    fit = read_fit_toml(out / "fit.toml")["fit"]
+    return fit, {k: fit.get(k) for k in ("targets_hash", "budget", "seed")}
+
+
+def read_fit(out: Path) -> FitResult:
+    """A finished fit, read back from its folder."""
+    return FitResult(out, pd.read_parquet(out / "posterior.parquet"), pd.read_csv(out / "generations.csv"),
+                     pd.read_csv(out / "predictive_monthly.csv"), pd.read_csv(out / "predictive_targets.csv"),
+                     pd.read_csv(out / "scores.csv"))
 
 
 def _derived(seed: int, purpose: int) -> int:
@@ -105,9 +144,12 @@ def _derived(seed: int, purpose: int) -> int:
 
 
 class Simulator:
-    """Runs variants of the replay through an executor and reads them through the objective."""
+    """Runs variants of the replay through an executor and reads them through the objective;
+    checkpoints each batch's results in `folder` (if any), and reads them back instead of
+    simulating a batch that is already there."""
 
-    def __init__(self, targets: Targets, objective: Objective, executor: Executor, batch: int):
+    def __init__(self, targets: Targets, objective: Objective, executor: Executor, batch: int,
+                 folder: Path | None = None):
         self.targets = targets
         self.objective = objective
         self.executor = executor
@@ -115,20 +157,28 @@ class Simulator:
         self.paths = tuple(p.path for p in targets.spec.parameters.values())
         self.chunks = max(1, executor_workers(executor) * 4)
         self.batch = batch
+        self.folder = folder
 
     def outcomes(self, thetas: np.ndarray, trials: np.ndarray, seed: int) -> list:
         """One trial per parameter vector, in order; a failed one comes back as its message."""
         size = max(1, math.ceil(len(thetas) / self.chunks))
-        futures = [
-            self.executor.submit(run_variants, VariantTask(
-                self.text, self.paths, tuple(map(tuple, thetas[a:a + size].tolist())), seed,
-                tuple(int(t) for t in trials[a:a + size]), tuple(self.objective.edges)))
-            for a in range(0, len(thetas), size)
-        ]
-        return [outcome for f in futures for outcome in f.result()]
+        tasks = [VariantTask(self.text, self.paths, tuple(map(tuple, thetas[a:a + size].tolist())), seed,
+                             tuple(int(t) for t in trials[a:a + size]), tuple(self.objective.edges))
+                 for a in range(0, len(thetas), size)]
+        return [outcome for chunk in results_in_order(self.executor, run_variants, tasks) for outcome in chunk]
 
-    def distances(self, seed: int, split: bool):
+    def distances(self, seed: int, split: bool, label: str = "fit"):
+        """The ABC `simulate` function of one fit; `label` names its checkpoints."""
+        checkpoints = Checkpoints(self.folder, label) if self.folder else None
+
         def simulate(thetas: np.ndarray, keys: np.ndarray) -> np.ndarray:
+            key = int(keys[0])
+            if checkpoints and checkpoints.has(key):
+                saved = checkpoints.load(key)
+                if not np.array_equal(saved["thetas"], thetas):
+                    raise InputError(f"error: {checkpoints.path(key)}: expected the checkpoint of this fit's batch, "
+                                     "found another's; start the fit again with --replace")
+                return saved["distances"]
             out = np.empty(len(thetas))
             for k, outcome in enumerate(self.outcomes(thetas, keys, seed)):
                 if isinstance(outcome, str):
@@ -136,22 +186,30 @@ class Simulator:
                 else:
                     out[k] = self.objective.distance(self.objective.count_values(outcome),
                                                      self.objective.event_values(outcome), split)
+            if checkpoints:
+                checkpoints.save(key, {"thetas": thetas, "distances": out})
             return out
         return simulate
 
-    def draw(self, generation: Generation, trials: int, seed: int) -> dict[str, np.ndarray]:
+    def draw(self, generation: Generation, trials: int, seed: int, label: str = "draw") -> dict[str, np.ndarray]:
         """Posterior predictive: each trial draws a particle by weight and runs once."""
+        checkpoints = Checkpoints(self.folder, label) if self.folder else None
+        if checkpoints and checkpoints.has(0):
+            return checkpoints.load(0)
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
         picks = rng.choice(len(generation.weights), size=trials, p=generation.weights)
         outcomes = self.outcomes(generation.particles[picks], np.arange(trials), seed)
         ok = [o for o in outcomes if not isinstance(o, str)]
         o = self.objective
-        return {
+        draws = {
             "counts": np.array([o.count_values(x) for x in ok]).reshape(len(ok), len(o.counts)),
             "events": np.array([o.event_values(x) for x in ok]).reshape(len(ok), len(o.events)),
             "monthly": np.array([o.monthly_values(x) for x in ok]),
             "failed": np.array(len(outcomes) - len(ok)),
         }
+        if checkpoints:
+            checkpoints.save(0, draws)
+        return draws
 
 
 def _fit(targets: Targets, sim: Simulator, settings: Budget, seed: int, *, split: bool, label: str,
@@ -164,7 +222,7 @@ def _fit(targets: Targets, sim: Simulator, settings: Budget, seed: int, *, split
         bar.update(1)
 
     try:
-        return abc_smc(IndependentPrior(targets.priors()), sim.distances(_derived(seed, 0), split),
+        return abc_smc(IndependentPrior(targets.priors()), sim.distances(_derived(seed, 0), split, "split" if split else "full"),
                        particles=settings.particles, generations=settings.generations, seed=seed,
                        batch=settings.batch, min_acceptance=settings.min_acceptance,
                        max_simulations=settings.max_simulations, on_generation=report)
@@ -322,7 +380,7 @@ def _score_row(spec, forecaster: str, fc, obs: float) -> dict:
 
 
 def _write(out: Path, targets: Targets, objective: Objective, full, split, predictive, forecast,
-           settings: Budget, budget: str, seed: int, started, elapsed: float, workers: int,
+           settings: Budget, budget: str, seed: int, plan: dict, started, elapsed: float, workers: int,
            command: list[str]) -> FitResult:
     from sim.reports.fit import write_fit_report
 
@@ -336,7 +394,7 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
         "fit": {
             "name": targets.name, "targets": str(targets.path),
             "scenario": os.path.normpath(targets.path.parent / targets.spec.fit.scenario),
-            "budget": budget, "seed": seed, "particles": settings.particles,
+            "budget": budget, "seed": seed, "targets_hash": plan["targets_hash"], "particles": settings.particles,
             "generations": len(full), "simulations": int(generations[generations.fit == "full"].simulations.sum()),
             "final_epsilon": float(full[-1].epsilon), "fit_until": targets.spec.fit.fit_until or "",
             "started_at": started.isoformat(timespec="seconds"), "elapsed_seconds": round(elapsed, 1),
@@ -347,23 +405,18 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
                        for row in summary},
         "versions": versions(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_folder(out)
-    try:
-        posterior.to_parquet(staging / "posterior.parquet", index=False)
-        write_text(staging / "generations.csv", generations.to_csv(index=False, float_format="%.6g"))
-        write_text(staging / "predictive_monthly.csv", monthly.to_csv(index=False, float_format="%.6g"))
-        write_text(staging / "predictive_targets.csv", checks.to_csv(index=False, float_format="%.6g"))
-        write_text(staging / "scores.csv", scores.to_csv(index=False, float_format="%.6g"))
-        write_text(staging / "fit.toml", "# A calibrated fit: escsim calibrate wrote it; scenarios use it by\n"
-                   "# parameters.from_calibration.\n" + tomli_w.dumps(_plain(fit_toml)))
-        write_fit_report(staging, targets)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    # Each file atomically; fit.toml, which marks a finished fit, after the tables, and the
+    # checkpoints (whose plan marks an unfinished one) removed last.
+    with atomic_path(out / "posterior.parquet") as tmp:
+        posterior.to_parquet(tmp, index=False)
+    write_text(out / "generations.csv", generations.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "predictive_monthly.csv", monthly.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "predictive_targets.csv", checks.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "scores.csv", scores.to_csv(index=False, float_format="%.6g"))
+    write_text(out / "fit.toml", "# A calibrated fit: escsim calibrate wrote it; scenarios use it by\n"
+               "# parameters.from_calibration.\n" + tomli_w.dumps(_plain(fit_toml)))
+    write_fit_report(out, targets)
+    shutil.rmtree(out / CHUNKS, ignore_errors=True)
     return FitResult(out, posterior, generations, monthly, checks, scores)
 
 

@@ -1,22 +1,28 @@
 """Run a planned list of tasks through an executor, checkpointed, and consume them in order.
 
-Runs (chunks of trials) and sweeps (groups of design points) share this loop. Each task has a
-key that fixes its place in the order; its result is turned into plain arrays, checkpointed
-atomically under the job's `.chunks/` folder, and handed on in key order as soon as its turn
-comes, so writing overlaps computing and only out-of-order results wait in memory. On resume
-the tasks already checkpointed are read back instead of being run again.
+Runs (chunks of trials) and sweeps (groups of design points) share `complete_in_order`. Each
+task has a key that fixes its place in the order; its result is turned into plain arrays,
+checkpointed atomically under the job's `.chunks/` folder, and handed on in key order as soon
+as its turn comes, so writing overlaps computing and only out-of-order results wait in memory.
+On resume the tasks already checkpointed are read back instead of being run again.
+Calibration, whose batches depend on the ones before, uses `results_in_order` batch by batch.
+
+Both survive a local worker that dies: the pool is started afresh and the lost tasks run
+again. A Dask cluster reschedules a lost worker's tasks itself; when it gives up on a task
+(it killed too many workers), the job stops with a clear error and can be resumed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sim.errors import WorkError
 from sim.runs.executors import executor_workers
 from sim.runs.storage import read_arrays, write_arrays
 
@@ -56,9 +62,10 @@ def complete_in_order(
 ) -> list[Failure]:
     """Run every task not yet checkpointed (at most two per worker in flight) and consume all
     results in key order. If a local worker dies, the pool is started afresh (up to
-    MAX_RESTARTS times) and the tasks in flight run again. `to_arrays` turns a result into arrays, or None and its failures;
-    after a failure nothing more is consumed, the rest still runs and is checkpointed, and all
-    failures are returned sorted. `done(key)` is called as each task finishes (progress)."""
+    MAX_RESTARTS times) and the tasks in flight run again. `to_arrays` turns a result into
+    arrays, or None and its failures; after a failure nothing more is consumed or submitted,
+    the tasks in flight finish (and are checkpointed), and the failures are returned sorted.
+    `done(key)` is called as each task finishes (progress)."""
     order = [key for key, _ in tasks]
     todo = iter([(k, t) for k, t in tasks if not checkpoints.has(k)])
     ready: dict[int, Arrays] = {}
@@ -84,19 +91,15 @@ def complete_in_order(
     in_flight = 2 * executor_workers(executor)
 
     def recover(lost: list[int]) -> None:
-        # A worker died (killed, out of memory): start the pool afresh and run again every task
-        # that was in flight; results do not depend on who runs them.
+        # Run again every task that was in flight; results do not depend on who runs them.
         nonlocal restarts, retry
-        if not hasattr(executor, "restart") or restarts >= MAX_RESTARTS:
-            raise BrokenProcessPool("a worker process died and the pool could not be restarted")
-        restarts += 1
+        restarts = _restart(executor, restarts)
         retry = sorted(set(lost) | set(pending.values()) | set(retry))
         pending.clear()
-        executor.restart()
 
     consume_in_order()
     while True:
-        while len(pending) < in_flight:
+        while len(pending) < in_flight and not failures:
             if retry:
                 key = retry.pop(0)
             else:
@@ -114,7 +117,7 @@ def complete_in_order(
         for future in finished:
             key = pending.pop(future)
             try:
-                result = future.result()
+                result = _result(future)
             except BrokenProcessPool:
                 recover([key])
                 break
@@ -128,3 +131,42 @@ def complete_in_order(
             done(key)
         consume_in_order()
     return sorted(failures)
+
+
+def results_in_order(executor: Executor, fn: Callable[[Any], Any], tasks: list[Any]) -> list[Any]:
+    """`[fn(t) for t in tasks]`, run through `executor`; if a local worker dies, the pool is
+    started afresh (up to MAX_RESTARTS times) and the unfinished tasks run again."""
+    results: dict[int, Any] = {}
+    restarts = 0
+    while len(results) < len(tasks):
+        futures: dict[Future, int] = {}
+        try:
+            for i, task in enumerate(tasks):
+                if i not in results:
+                    futures[executor.submit(fn, task)] = i
+            for future, i in futures.items():
+                results[i] = _result(future)
+        except BrokenProcessPool:
+            for future in futures:
+                future.cancel()
+            restarts = _restart(executor, restarts)
+    return [results[i] for i in range(len(tasks))]
+
+
+def _restart(executor: Executor, restarts: int) -> int:
+    """A worker died (killed, out of memory): start the pool afresh; the count of restarts so far."""
+    if not hasattr(executor, "restart") or restarts >= MAX_RESTARTS:
+        raise WorkError(f"worker processes died {restarts + 1} times in this job (killed, or out of memory?); "
+                        "the pool was not started again")
+    executor.restart()
+    return restarts + 1
+
+
+def _result(future: Future) -> Any:
+    """The task's result; a task a Dask cluster gave up on (its workers kept dying) is a WorkError."""
+    try:
+        return future.result()
+    except Exception as e:
+        if type(e).__name__ == "KilledWorker":
+            raise WorkError(f"the Dask cluster lost the workers running a task too many times ({e})") from None
+        raise
