@@ -62,12 +62,19 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 def validate(scenario: Path) -> None:
-    """Check SCENARIO and print it resolved (after extends), as TOML."""
+    """Check FILE without running anything. A scenario is printed resolved (after extends), as TOML;
+    a sweep spec or a calibration targets file (told apart by its [sweep] or [fit] table) is checked
+    whole, with the scenario it names, and summed up in one line."""
+    from sim.inputs import input_kind, sweep_line, targets_line
     from sim.runs.outputs import scenario_toml
     from sim.scenario import load_scenario
 
+    kind = input_kind(scenario)
+    if kind != "scenario":
+        click.echo((sweep_line if kind == "sweep spec" else targets_line)(scenario))
+        return
     resolved = load_scenario(scenario)
     click.echo(scenario_toml(resolved), nl=False)
     click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)

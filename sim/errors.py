@@ -6,6 +6,8 @@ message and exits with code 2, without a traceback. Anything else escaping is a 
 
 from __future__ import annotations
 
+MAX_LISTED = 20  # problems one message lists; a file with thousands gets the first ones and a count
+
 
 class InputError(Exception):
     """Bad input: one paragraph that names the file, the key path, what was expected and found."""
@@ -16,13 +18,16 @@ class InputError(Exception):
         super().__init__(message)
 
 
-def problems_error(shown: str, lines: list[str], what: str) -> InputError:
+def problems_error(shown: str, lines: list[str], what: str, total: int | None = None) -> InputError:
     """One message for a file's problems: the line itself when there is one, else a list under
-    "<file> is not a valid <what>"."""
-    if len(lines) == 1:
-        return InputError("error: " + lines[0])
-    return InputError(f"error: {shown} is not a valid {what} ({len(lines)} problems):\n"
-                      + "\n".join("  " + line for line in lines))
+    "<file> is not a valid <what>" of the first MAX_LISTED. `total`: how many problems there are
+    when `lines` describes only the first ones (describing thousands would take seconds)."""
+    total = max(total or 0, len(lines))
+    if total == 1:
+        return InputError("error: " + lines[0], file=shown, problems=lines)
+    listed = lines[:MAX_LISTED] + ([f"... and {total - min(len(lines), MAX_LISTED):,} more"] if total > MAX_LISTED else [])
+    return InputError(f"error: {shown} is not a valid {what} ({total:,} problems):\n"
+                      + "\n".join("  " + line for line in listed), file=shown, problems=lines)
 
 
 class WorkError(RuntimeError):

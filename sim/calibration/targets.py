@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,16 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy import stats
 
-from sim.errors import InputError, problems_error
+from sim.errors import MAX_LISTED, InputError, problems_error
 from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
-from sim.scenario.loading import describe_error, path_text, read_toml
+from sim.scenario.loading import describe_error, path_text, read_text, read_toml
 from sim.scenario.paths import PathError, get, with_values
 from sim.scenario.schema import Name, Strict, check_references
+
+MAX_COUNT = 10**9  # an observed count; also keeps every bound a finite float
+# Each count's period adds time bins to every simulation of the fit: a few hundred bins at most.
+MAX_TARGETS = 500
 
 
 class UniformPrior(Strict):
@@ -84,9 +89,9 @@ class CountTarget(Strict):
     start: dt.date
     end: dt.date
     observation: Literal["exact", "interval", "lower_bound"]
-    value: Annotated[int, Field(ge=0)] | None = None
-    lo: Annotated[int, Field(ge=0)] | None = None
-    hi: Annotated[int, Field(ge=0)] | None = None
+    value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
+    lo: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
+    hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
     facts: list[str] = Field(min_length=1)
     why: str = ""
 
@@ -94,16 +99,18 @@ class CountTarget(Strict):
     def _bounds(self) -> CountTarget:
         if self.end < self.start:
             raise ValueError(f"expected end on or after start ({self.start}), found {self.end}")
+        given = ", ".join(f"{k} {v}" for k, v in (("value", self.value), ("lo", self.lo), ("hi", self.hi)) if v is not None)
+        found = f", found {given or 'none of them'}"
         if self.observation == "exact":
             if self.value is None or self.lo is not None or self.hi is not None:
-                raise ValueError("expected an exact count to give value (and neither lo nor hi)")
+                raise ValueError("expected an exact count to give value (and neither lo nor hi)" + found)
         elif self.observation == "interval":
             if self.lo is None or self.hi is None or self.value is not None:
-                raise ValueError("expected an interval to give lo and hi (and no value)")
+                raise ValueError("expected an interval to give lo and hi (and no value)" + found)
             if self.lo > self.hi:
                 raise ValueError(f"expected lo ≤ hi, found lo {self.lo} above hi {self.hi}")
         elif self.lo is None or self.hi is not None or self.value is not None:
-            raise ValueError("expected a lower bound to give lo only")
+            raise ValueError("expected a lower bound to give lo only" + found)
         return self
 
     def bounds(self) -> tuple[float, float]:
@@ -132,8 +139,8 @@ class FitSpec(Strict):
 class TargetsFile(Strict):
     fit: FitSpec
     parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12)
-    counts: dict[Name, CountTarget] = Field(default_factory=dict)
-    events: dict[Name, EventTarget] = Field(default_factory=dict)
+    counts: dict[Name, CountTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
+    events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
 
 
 @dataclass
@@ -178,9 +185,11 @@ def load_targets(path: str | Path) -> Targets:
     try:
         spec = TargetsFile.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{shown}: {path_text(_untag(loc))}: {msg}" for loc, msg in (describe_error(err, raw, TargetsFile) for err in e.errors())]
-        raise problems_error(shown, lines, "targets file") from None
-    scenario = load_scenario(path.parent / spec.fit.scenario)
+        errors = e.errors()
+        lines = [f"{shown}: {path_text(_untag(loc))}: {msg}"
+                 for loc, msg in (describe_error(err, raw, TargetsFile) for err in errors[:MAX_LISTED])]
+        raise problems_error(shown, lines, "targets file", len(errors)) from None
+    scenario = load_scenario(path.parent / spec.fit.scenario, named_by=f"fit.scenario in {shown}")
     facts = _read_facts(path.parent / spec.fit.facts, shown)
     problems = _check(spec, scenario, facts)
     if problems:
@@ -203,7 +212,13 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
         if isinstance(current, bool) or not isinstance(current, (int, float)):
             problems.append((f"parameters.{name}.path", f"expected a path to a number, found {type(current).__name__}"))
             continue
-        median = float(p.prior.frozen().median())
+        try:
+            median = float(p.prior.frozen().median())
+        except (ArithmeticError, ValueError):
+            median = math.nan
+        if not math.isfinite(median):
+            problems.append((f"parameters.{name}.prior", f"expected a prior with a finite median, found {median:g}"))
+            continue
         try:
             trial = Scenario.model_validate(with_values(plain, {p.path: median}))
             bad = check_references(trial)
@@ -246,13 +261,17 @@ def _untag(loc: tuple) -> tuple:
 
 
 def _unknown_facts(path: str, ids: list[str], facts: dict) -> list[tuple[str, str]]:
-    return [(f"{path}.facts[{i}]", f"expected a fact id of the seeds file, found '{f}'") for i, f in enumerate(ids) if f not in facts]
+    return [(f"{path}.facts[{i}]", f"expected a fact id of the seeds file, found {f!r}") for i, f in enumerate(ids) if f not in facts]
 
 
 def _read_facts(path: Path, shown: str) -> dict[str, dict]:
+    """The seeds file's facts by id (a CSV with an `id` column), read like every input file."""
+    text = read_text(path, "seeds", named_by=f"fit.facts in {shown}")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise InputError(f"error: {shown}: fit.facts: expected a readable seeds file, found {e.strerror}: {path}") from None
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}), found {e}") from None
+    if rows and "id" not in rows[0]:
+        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}) with an id column, "
+                         f"found columns {', '.join(map(str, rows[0]))}")
     return {row["id"]: row for row in rows}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.run import require_files
 from sim.runs.storage import write_text
+from sim.scenario.loading import read_toml
 
 FIT_FILES = ("fit.toml", "posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv",
              "scores.csv")
@@ -100,10 +100,7 @@ def rebuild_fit_report(out: Path) -> list[Path]:
 
 
 def read_fit_toml(path: Path) -> dict:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"error: {path}: expected a readable TOML file, found {e}") from None
+    data = read_toml(path, what="fit record (fit.toml)")
     missing = [f"fit.{k}" for k in ("name", "targets", "command", "final_epsilon") if k not in data.get("fit", {})]
     missing += [] if isinstance(data.get("versions"), dict) else ["versions"]
     if missing:

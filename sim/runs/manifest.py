@@ -54,9 +54,12 @@ def run_manifest(scenario: Scenario, plan: dict, *, workers: int, executor: str,
 
 
 def read_json(path: Path) -> dict:
+    """A record escsim wrote (manifest, plan), read through the bounded input reader."""
+    from sim.scenario.loading import read_text
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        data = json.loads(read_text(Path(path), "JSON"))
+    except ValueError as e:
         raise InputError(f"error: {path}: expected a readable JSON file, found {e}") from None
     if not isinstance(data, dict):
         raise InputError(f"error: {path}: expected a JSON object, found {type(data).__name__}")

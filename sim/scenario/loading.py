@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -21,15 +22,22 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import InputError
-from sim.scenario.schema import Scenario, check_references
+from sim.errors import MAX_LISTED, InputError, problems_error
+from sim.scenario.schema import MAX_PARTICLES, Scenario, check_references
 
 MAX_EXTENDS_DEPTH = 16
 MAX_FILE_BYTES = 2_000_000
+MAX_POSTERIOR_BYTES = 50_000_000  # a posterior of MAX_PARTICLES particles × 12 parameters is about 10 MB
+MAX_DEPTH = 32  # tables and lists nested in one file (the shipped files nest at most 8 deep)
 
 _UNION_TAGS = {"militia", "state", "patron", "strike", "attack", "surge", "restrain"}
 _TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_*\-]+")  # and `*`, which reference checks use for "any"
 _TOML_AT = re.compile(r" \(at (?:line (\d+), column (\d+)|end of document)\)$")
+# A dotted key of more than MAX_DEPTH parts. tomllib takes time quadratic in the number of parts
+# (one 2 MB key would parse for hours), so such keys are refused before parsing. A match starts
+# only where no key character or dot precedes it, which keeps the search linear.
+_LONG_KEY = re.compile(r"""(?<![\w.\-])(?:(?:[\w-]++|"[^"\n]*+"|'[^'\n]*+')[ \t]*+\.[ \t]*+)""" + f"{{{MAX_DEPTH}}}")
 
 
 class Resolved:
@@ -47,23 +55,25 @@ class Resolved:
         return self.file
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, resolve `extends`, validate and cross-check a scenario file."""
-    resolved = resolve(Path(path))
+def load_scenario(path: str | Path, named_by: str | None = None) -> Scenario:
+    """Read, resolve `extends`, validate and cross-check a scenario file. `named_by` says which key
+    of which file named it (a sweep's `sweep.base`), for the message when it cannot be read."""
+    resolved = resolve(Path(path), named_by=named_by)
     return validate(resolved.data, resolved)
 
 
-def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
+def resolve(path: Path, _chain: tuple[Path, ...] = (), named_by: str | None = None) -> Resolved:
     """Read a TOML file and merge it over the file it `extends`, recursively."""
     shown = _shown(path)
-    real = path.resolve()
+    real = _real(path)
     if real in _chain:
         cycle = " -> ".join(_shown(p) for p in (*_chain, real))
         # The offending key is the `extends` that closes the cycle, in the file that refers back.
         raise InputError(f"error: {_shown(_chain[-1])}: extends: expected a chain of files without a cycle, found {cycle}")
     if len(_chain) >= MAX_EXTENDS_DEPTH:
-        raise InputError(f"error: {shown}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, found more")
-    data = read_toml(path, referred_by=_shown(_chain[-1]) if _chain else None)
+        raise InputError(f"error: {_shown(_chain[-1])}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, "
+                         f"found more ({_shown(_chain[0])} -> ... -> {shown})")
+    data = read_toml(path, named_by=f"extends in {_shown(_chain[-1])}" if _chain else named_by)
     _anchor_fit_path(data, path)
     parent_name = data.pop("extends", None)
     origin = {loc: shown for loc in _leaf_paths(data)}
@@ -78,29 +88,89 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> Resolved:
     return Resolved(merged, parent.origin, shown)
 
 
-def read_toml(path: Path, referred_by: str | None = None, what: str = "scenario") -> dict:
-    """Parse one TOML file (a scenario, or another `what`), turning every failure into an `InputError`."""
+def read_bytes(path: Path, what: str, named_by: str | None = None, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an input file (every file the package reads goes through here). Only a regular
+    file of at most `limit` bytes is read: a device such as /dev/zero, a FIFO or a huge file would
+    exhaust memory or block for ever."""
     shown = _shown(path)
-    where = f" (named by extends in {referred_by})" if referred_by else ""
+    where = f" (named by {named_by})" if named_by else ""
     try:
-        raw = path.read_bytes()
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"error: {shown}: expected a {what} file{where}, found a directory")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"error: {shown}: expected a {what} file{where}, found {_file_kind(mode)}")
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)
     except FileNotFoundError:
         raise InputError(f"error: {shown}: expected a {what} file{where}, found no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"error: {shown}: expected a {what} file{where}, found a directory") from None
     except OSError as e:
-        raise InputError(f"error: {shown}: expected a readable file{where}, found {e.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise InputError(f"error: {shown}: expected a {what} under {MAX_FILE_BYTES // 1_000_000} MB, found {len(raw):,} bytes")
+        raise InputError(f"error: {shown}: expected a readable {what} file{where}, found {e.strerror or e}") from None
+    except ValueError:  # a NUL character in the name
+        raise InputError(f"error: {shown}: expected a {what} file name{where}, found a NUL character in it") from None
+    if len(raw) > limit:
+        raise InputError(f"error: {shown}: expected a {what} file{where} of at most {limit:,} bytes, found a larger file")
+    return raw
+
+
+def read_text(path: Path, what: str, named_by: str | None = None, limit: int = MAX_FILE_BYTES) -> str:
+    """An input file as UTF-8 text (see `read_bytes`)."""
+    raw = read_bytes(path, what, named_by, limit)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"error: {shown}: expected UTF-8 text, found an invalid byte at offset {e.start}") from None
+        where = f" (named by {named_by})" if named_by else ""
+        raise InputError(f"error: {_shown(path)}: expected UTF-8 text{where}, found an invalid byte at offset {e.start}") from None
+
+
+def read_toml(path: Path, named_by: str | None = None, what: str = "scenario") -> dict:
+    """Parse one TOML file (a scenario, or another `what`), turning every failure into an `InputError`."""
+    shown = _shown(path)
+    named = f" (named by {named_by})" if named_by else ""
+    text = read_text(path, what, named_by)
+    long_key = _LONG_KEY.search(text)
+    if long_key:
+        line = text.count("\n", 0, long_key.start()) + 1
+        column = long_key.start() - (text.rfind("\n", 0, long_key.start()) + 1) + 1
+        raise InputError(f"error: {shown}: line {line}, column {column}: expected dotted keys of at most {MAX_DEPTH} "
+                         f"parts{named}, found a longer one")
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         where, message = _syntax_location(text, str(e))
-        raise InputError(f"error: {shown}: {where}: expected valid TOML, found a syntax error: {message}") from None
+        raise InputError(f"error: {shown}: {where}: expected valid TOML{named}, found a syntax error: {message}") from None
+    except RecursionError:
+        raise InputError(f"error: {shown}: expected arrays and inline tables nested at most {MAX_DEPTH} deep{named}, "
+                         "found far deeper nesting") from None
+    except ValueError as e:  # tomllib's own conversions, such as an integer of thousands of digits
+        raise InputError(f"error: {shown}: expected valid TOML{named}, found a value it cannot hold: {e}") from None
+    too_deep = _too_deep(data)
+    if too_deep:
+        raise InputError(f"error: {shown}: {path_text(too_deep)}: expected tables and lists nested at most {MAX_DEPTH} "
+                         f"deep{named}, found deeper nesting")
+    return data
+
+
+def _too_deep(data: dict) -> tuple | None:
+    """The key path of a value nested deeper than MAX_DEPTH, if any (walked without recursion)."""
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        loc, node = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            return loc
+        if isinstance(node, dict):
+            stack.extend(((*loc, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(node))
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def deep_merge(base: dict, override: dict, _path: tuple = ()) -> dict:
@@ -131,9 +201,11 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
     except ValidationError as e:
         errors = e.errors()
         # A misspelt key also leaves the key it was meant to be missing: report the typo only.
-        typos = {(*err["loc"][:-1], _suggestion(err["loc"])) for err in errors if err["type"] == "extra_forbidden"}
-        problems = [describe_error(err, data) for err in errors if not (err["type"] == "missing" and err["loc"] in typos)]
-        raise _error(resolved, problems) from None
+        missing = {err["loc"][:-1] for err in errors if err["type"] == "missing"}
+        typos = {(*err["loc"][:-1], _suggestion(err["loc"])) for err in errors
+                 if err["type"] == "extra_forbidden" and err["loc"][:-1] in missing}
+        kept = [err for err in errors if not (err["type"] == "missing" and err["loc"] in typos)]
+        raise _error(resolved, [describe_error(err, data) for err in kept[:MAX_LISTED]], len(kept)) from None
     problems = check_references(scenario)
     if problems:
         raise _error(resolved, [(_parse_path(p), m) for p, m in problems]) from None
@@ -143,8 +215,8 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
 def _anchor_fit_path(data: dict, path: Path) -> None:
     """A fit folder is named relative to the file that names it: make it absolute here."""
     parameters = data.get("parameters")
-    if isinstance(parameters, dict) and parameters.get("from_calibration"):
-        parameters["from_calibration"] = str((path.parent / parameters["from_calibration"]).resolve())
+    if isinstance(parameters, dict) and isinstance(parameters.get("from_calibration"), str) and parameters["from_calibration"]:
+        parameters["from_calibration"] = str(_real(path.parent / parameters["from_calibration"]))
 
 
 def attach_fit(data: dict, resolved: Resolved) -> dict:
@@ -161,34 +233,69 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
     folder = Path(parameters["from_calibration"])
     where = f"{resolved.file_of(loc)}: parameters.from_calibration"
     try:
-        import pyarrow.parquet as pq
-
-        fit = tomllib.loads((folder / "fit.toml").read_text(encoding="utf-8"))
-        table = pq.read_table(folder / "posterior.parquet").to_pydict()
-    except (OSError, tomllib.TOMLDecodeError, ValueError) as e:
+        fit = read_toml(folder / "fit.toml", what="fit")
+        table = _read_posterior(folder / "posterior.parquet")
+        fitted = _fitted_parameters(folder / "fit.toml", fit)
+    except InputError as e:
         raise InputError(f"error: {where}: expected a fit folder written by escsim calibrate (fit.toml, "
-                         f"posterior.parquet), found {folder}: {e}") from None
-    fitted = fit.get("parameters", {})
+                         f"posterior.parquet), found {folder}: {str(e).removeprefix('error: ')}") from None
     apply = parameters.get("apply", {}) if isinstance(parameters.get("apply"), dict) else {}
     unknown = [name for name in apply if name not in fitted]
     if unknown:
-        raise InputError(f"error: {resolved.file_of(('parameters', 'apply'))}: parameters.apply.{unknown[0]}: "
-                         f"expected a parameter of the fit ({', '.join(fitted)}), found '{unknown[0]}'")
+        raise InputError(f"error: {resolved.file_of(('parameters', 'apply'))}: {path_text(('parameters', 'apply', unknown[0]))}: "
+                         f"expected a parameter of the fit ({', '.join(fitted)}), found {unknown[0]!r}")
+    for name, paths in apply.items():
+        if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+            loc = ("parameters", "apply", name)
+            raise InputError(f"error: {resolved.file_of(loc)}: {path_text(loc)}: expected a list of key paths, found {_found(paths)}")
     names = list(fitted)
     missing = [n for n in names if n not in table]
     if missing or "weight" not in table:
         raise InputError(f"error: {where}: expected posterior.parquet to hold {', '.join(names)} and weight, found {', '.join(table)}")
+    try:
+        weights = [float(w) for w in table["weight"]]
+        values = [[float(v) for v in row] for row in zip(*(table[n] for n in names), strict=True)]
+    except (TypeError, ValueError):
+        raise InputError(f"error: {where}: expected posterior.parquet to hold numbers in {', '.join(names)} and weight, "
+                         "found other values") from None
+    command = fit["fit"].get("command", "") if isinstance(fit.get("fit"), dict) else ""
     out = copy.deepcopy(data)
     out["parameters"] = {
         "posterior": {
-            "fit": f"{folder.name}: {fit.get('fit', {}).get('command', '')}".strip(": "),
+            "fit": f"{folder.name}: {command}".strip(": "),
             "parameters": names,
-            "paths": [list(apply.get(n, [fitted[n]["path"]])) for n in names],
-            "weights": [float(w) for w in table["weight"]],
-            "values": [[float(v) for v in row] for row in zip(*(table[n] for n in names), strict=True)],
+            "paths": [apply[n] if n in apply else [fitted[n]] for n in names],
+            "weights": weights,
+            "values": values,
         }
     }
     return out
+
+
+def _read_posterior(path: Path) -> dict[str, list]:
+    """A fit's posterior.parquet as columns; at most MAX_PARTICLES rows, so that a small file that
+    decompresses to billions of rows is refused before it is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = read_bytes(path, "posterior", limit=MAX_POSTERIOR_BYTES)
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        rows = parquet.metadata.num_rows
+        if rows > MAX_PARTICLES:
+            raise InputError(f"error: {_shown(path)}: expected at most {MAX_PARTICLES:,} particles, found {rows:,}")
+        return parquet.read().to_pydict()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise InputError(f"error: {_shown(path)}: expected a Parquet table, found {e}") from None
+
+
+def _fitted_parameters(path: Path, fit: dict) -> dict[str, str]:
+    """Each fitted parameter of a fit.toml and the key path it was fitted at."""
+    fitted = fit.get("parameters")
+    if not isinstance(fitted, dict) or not all(isinstance(p, dict) and isinstance(p.get("path"), str) for p in fitted.values()):
+        raise InputError(f"error: {_shown(path)}: parameters: expected a table of the fitted parameters, each with its "
+                         f"path, found {_found(fitted) if fitted is not None else 'none'}")
+    return {name: p["path"] for name, p in fitted.items()}
 
 
 def to_plain(scenario: Scenario) -> dict:
@@ -205,30 +312,24 @@ def config_hash(scenario: Scenario) -> str:
 # --- messages --------------------------------------------------------------------------------
 
 
-def _error(resolved: Resolved, problems: list[tuple[tuple, str]]) -> InputError:
-    lines = []
-    for loc, message in problems:
-        lines.append(f"{resolved.file_of(loc)}: {path_text(loc)}: {message}")
-    if len(lines) == 1:
-        text = "error: " + lines[0]
-    else:
-        text = f"error: {resolved.file} is not a valid scenario ({len(lines)} problems):\n" + "\n".join(
-            "  " + line for line in lines
-        )
-    return InputError(text, file=resolved.file, problems=lines)
+def _error(resolved: Resolved, problems: list[tuple[tuple, str]], total: int | None = None) -> InputError:
+    lines = [f"{resolved.file_of(loc)}: {path_text(loc)}: {message}" for loc, message in problems]
+    return problems_error(resolved.file, lines, "scenario", total)
 
 
 def describe_error(err: dict, data: dict, root: type[BaseModel] = Scenario) -> tuple[tuple, str]:
     """(key path, message) of one pydantic error of `data` validated as `root`."""
     raw_loc = tuple(err["loc"])
     loc = _strip_tags(raw_loc)
+    if loc and loc[-1] == "[key]":  # pydantic's marker for a table's key (a name) that is refused
+        loc = loc[:-1]
     kind, found = err["type"], err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         allowed = _allowed_keys(raw_loc[:-1], root)
         near = _suggestion(raw_loc, root)
         hint = f" (did you mean '{near}'?)" if near else ""
-        return loc, f"expected one of the known keys ({', '.join(allowed)}), found unknown key '{loc[-1]}'{hint}"
+        return loc, f"expected one of the known keys ({', '.join(allowed)}), found unknown key {loc[-1]!r}{hint}"
     if kind == "missing":
         return loc, "expected this key, found it missing"
     expected = {
@@ -260,7 +361,7 @@ def describe_error(err: dict, data: dict, root: type[BaseModel] = Scenario) -> t
         return loc, f"expected {expected}, found none"
     if expected is None:
         message = err["msg"].removeprefix("Value error, ")
-        return loc, f"expected a valid value: {message}" if kind != "value_error" else message
+        return loc, f"expected a valid value ({message}), found {_found(found)}" if kind != "value_error" else message
     if kind in ("float_type", "int_type") and isinstance(found, float) and found != found:
         expected = "a finite number"
     return loc, f"expected {expected}, found {_found(found)}"
@@ -293,6 +394,8 @@ def _found(value: Any) -> str:
         return repr(value)  # 2000.0, not 2000: a float where a whole number belongs must look like one
     if isinstance(value, (int, dt.date)):
         return str(value)
+    if isinstance(value, dt.time):
+        return f"the time of day {value.isoformat()}"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -314,12 +417,15 @@ def _strip_tags(loc: tuple) -> tuple:
 
 
 def path_text(loc: tuple) -> str:
+    """`actors.iri.attacks[0]`; a key that is not a bare TOML key is quoted (`harm.'iri '`), so an
+    empty, spaced or control-character key is visible and cannot garble the terminal."""
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + str(part)
+            key = str(part)
+            text += ("." if text else "") + (key if _BARE_KEY.fullmatch(key) else repr(key))
     return text or "(top level)"
 
 
@@ -410,8 +516,19 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def _shown(path: Path) -> str:
+def _real(path: Path) -> Path:
+    """The path with symlinks resolved, or as given when it cannot be (a symlink loop, a NUL)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return path.absolute()
+
+
+def _shown(path: Path) -> str:
+    """The path as a message names it: relative to the working directory when inside it, quoted
+    when it holds characters that do not print."""
+    try:
+        text = str(_real(path).relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        text = str(path)
+    return text if text.isprintable() else repr(text)

@@ -13,6 +13,7 @@ parameter by a readable dotted path such as ``actors.iri.attacks.israel.rate_per
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -27,6 +28,9 @@ DayOffset = Annotated[float, Field(ge=0.0, le=36_500.0)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
 MAX_TRIALS = 100_000_000
+MAX_PARTICLES = 100_000
+MAX_MONTHLY_CELLS = 20_000  # monthly series × months of one trial: a chunk of 1,000 trials holds 2·10⁷ counts
+CALENDAR_END = dt.date(9999, 12, 1)  # the last month whose end Python's dates can hold
 
 
 class Strict(BaseModel):
@@ -46,14 +50,22 @@ class Meta(Strict):
     start_date: dt.date
     horizon_days: Days
 
+    @model_validator(mode="after")
+    def _within_calendar(self) -> Meta:
+        if (CALENDAR_END - self.start_date).days < self.horizon_days:
+            raise ValueError(f"expected the horizon to end by {CALENDAR_END}, found start_date {self.start_date} "
+                             f"and horizon_days {self.horizon_days:g}")
+        return self
+
 
 class RunDefaults(Strict):
     """Defaults for `escsim run` (the command line overrides trials and seed), and the most
-    SimPy events one trial may process before it is stopped as a runaway."""
+    SimPy events one trial may process before it is stopped as a runaway (at most 10⁷, about
+    half a minute of one core: a runaway must be stopped while the run is still worth waiting for)."""
 
     trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1000
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    max_events_per_trial: Annotated[int, Field(ge=1_000, le=10**9)] = 1_000_000
+    max_events_per_trial: Annotated[int, Field(ge=1_000, le=10**7)] = 1_000_000
 
 
 class SummaryOptions(Strict):
@@ -327,8 +339,8 @@ class Posterior(Strict):
     fit: str = ""
     parameters: list[Name] = Field(min_length=1)
     paths: list[list[str]] = Field(min_length=1)
-    weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=100_000)
-    values: list[list[float]] = Field(min_length=1, max_length=100_000)
+    weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=MAX_PARTICLES)
+    values: list[list[float]] = Field(min_length=1, max_length=MAX_PARTICLES)
 
     @model_validator(mode="after")
     def _shapes(self) -> Posterior:
@@ -336,8 +348,9 @@ class Posterior(Strict):
             raise ValueError(f"expected one list of paths per parameter ({len(self.parameters)}), found {len(self.paths)}")
         if len(self.values) != len(self.weights):
             raise ValueError(f"expected one weight per particle ({len(self.values)}), found {len(self.weights)}")
-        if any(len(v) != len(self.parameters) for v in self.values):
-            raise ValueError(f"expected {len(self.parameters)} values per particle")
+        odd = next((i for i, v in enumerate(self.values) if len(v) != len(self.parameters)), None)
+        if odd is not None:
+            raise ValueError(f"expected {len(self.parameters)} values per particle, found {len(self.values[odd])} in particle {odd}")
         if sum(self.weights) <= 0:
             raise ValueError("expected weights with a positive sum, found none")
         return self
@@ -418,7 +431,20 @@ class ReferenceCheck:
             self._filter(f"milestones.{name}.when", ms.when)
         self._ladder()
         self._posterior()
+        self._monthly_cells(militias, states)
         return self.problems
+
+    def _monthly_cells(self, militias: dict[str, Militia], states: dict[str, State]) -> None:
+        """Each trial keeps a count per monthly series and month; too many would exhaust memory."""
+        meta = self.s.scenario
+        targets = {t for m in militias.values() for t in m.attacks}
+        series = 2 * len(targets) + sum(1 for m in militias.values() if m.attacks) + len(states)
+        last = meta.start_date + dt.timedelta(days=math.ceil(meta.horizon_days) - 1)  # the last day in [0, H)
+        months = (last.year - meta.start_date.year) * 12 + last.month - meta.start_date.month + 1
+        if series * months > MAX_MONTHLY_CELLS:
+            self.add("scenario.horizon_days", f"expected at most {MAX_MONTHLY_CELLS:,} monthly counts per trial "
+                     f"(monthly series × months), found {series} series × {months} months = {series * months:,}: "
+                     "shorten the horizon or split the actors")
 
     def _posterior(self) -> None:
         from sim.scenario.paths import PathError, get

@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from sim.errors import problems_error
+from sim.errors import MAX_LISTED, problems_error
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
@@ -68,6 +68,8 @@ class SweepParameter(Strict):
     def _range(self) -> SweepParameter:
         if not self.low < self.high:
             raise ValueError(f"expected low < high, found low {self.low:g} and high {self.high:g}")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"expected a range whose width is a finite number, found low {self.low:g} and high {self.high:g}")
         if self.scale == "log" and self.low <= 0:
             raise ValueError(f"expected low > 0 on a log scale, found low {self.low:g}")
         return self
@@ -163,9 +165,10 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{shown}: {path_text(loc)}: {msg}" for loc, msg in (describe_error(err, raw, SweepFile) for err in e.errors())]
-        raise problems_error(shown, lines, "sweep spec") from None
-    scenario = load_scenario(path.parent / spec.sweep.base)
+        errors = e.errors()
+        lines = [f"{shown}: {path_text(loc)}: {msg}" for loc, msg in (describe_error(err, raw, SweepFile) for err in errors[:MAX_LISTED])]
+        raise problems_error(shown, lines, "sweep spec", len(errors)) from None
+    scenario = load_scenario(path.parent / spec.sweep.base, named_by=f"sweep.base in {shown}")
     problems = _check(spec, scenario)
     if problems:
         raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "sweep spec")
@@ -200,7 +203,7 @@ def _check(spec: SweepFile, scenario: Scenario) -> list[tuple[str, str]]:
     for i, output in enumerate(spec.sweep.outputs):
         if output not in known:
             problems.append((f"sweep.outputs[{i}]", f"expected a summary.csv metric of scenario {name} "
-                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found '{output}'"))
+                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found {output!r}"))
     return problems
 
 
