@@ -65,7 +65,7 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
     days = np.full((n, len(scenario.milestones)), np.nan)
     rung = np.zeros(n, dtype=np.int16)
     totals = np.zeros((n, len(names)), dtype=np.int64)
-    monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int32)
+    monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int64)
     particle = np.full(n, -1, dtype=np.int32)
     failures = []
     for k, trial in enumerate(range(start, stop)):
@@ -75,12 +75,11 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
                 out = run_trial(draws.blueprint(int(particle[k])), seed, trial)
             else:
                 out = run_trial(blueprint, seed, trial)
+            n_events[k] = out.n_events
+            days[k] = out.milestone_days
+            rung[k] = out.max_rung
+            totals[k] = out.totals
+            monthly[k] = out.monthly
         except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
             failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
-            continue
-        n_events[k] = out.n_events
-        days[k] = out.milestone_days
-        rung[k] = out.max_rung
-        totals[k] = out.totals
-        monthly[k] = out.monthly
     return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle)

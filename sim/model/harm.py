@@ -37,8 +37,8 @@ class HarmAccount:
         if self.decay_days is not None:
             return self.value * math.exp((self.t - now) / self.decay_days)
         if self.window_days is not None:
-            cutoff = now - self.window_days
-            return sum(a for t, a in self.deposits if t > cutoff)
+            window = self.window_days
+            return sum(a for t, a in self.deposits if now - t < window)
         return self.value
 
     def deposit(self, now: float, amount: float) -> None:
@@ -49,8 +49,9 @@ class HarmAccount:
         elif self.window_days is not None:
             deposits = self.deposits
             deposits.append((now, amount))
-            cutoff = now - self.window_days
-            while deposits[0][0] <= cutoff:
+            window = self.window_days
+            # By age, as milestone windows: now − W may round to now, a deposit made now is 0 days old.
+            while now - deposits[0][0] >= window:
                 deposits.popleft()
             value = self.value = sum(a for _, a in deposits)
         else:
@@ -102,8 +103,9 @@ class RetaliationRule:
 
     def decide(self, now: float) -> None:
         self.decisions += 1
-        # A cooldown of 0 still lets at most one decision happen per instant.
-        self.ready_at = now + self.cooldown_days if self.cooldown_days > 0 else math.nextafter(now, math.inf)
+        # A cooldown of 0, or one too short to move the clock, still lets at most one decision
+        # happen per instant.
+        self.ready_at = max(now + self.cooldown_days, math.nextafter(now, math.inf))
         if self.stream.uniform() < self.p_act:
             if self.discharge > 0.0:
                 self.account.discharge(now, self.discharge)

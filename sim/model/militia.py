@@ -14,8 +14,9 @@ Each channel is one long-lived SimPy process that samples its attacks exactly by
 thinning: it draws a candidate wait from an upper bound λ̄ of the intensity, valid until the
 next outside change, and accepts the candidate with probability λ(t)/λ̄. Parts that only fall
 between events (excitation, surges) are bounded by their present value; a recovering capacity
-by its value at the end of a look-ahead window of 0.5/κ, after which the bound is renewed; a
-redirect ramping up by its target. A change from outside that can raise the intensity
+by its value at the end of a look-ahead window of 0.5/κ, after which the bound is renewed
+(until what is left to recover is negligible: then by full capacity); a redirect ramping up
+by its target. A change from outside that can raise the intensity
 (another member's attack, a surge, a lifted restraint, a redirect) interrupts the wait so the
 channel resamples; changes that only lower it need no interrupt, since thinning rejects.
 """
@@ -29,6 +30,10 @@ import simpy
 
 INF = math.inf
 HALF_DECAY = math.exp(-0.5)  # capacity deficit left after a look-ahead window of 0.5/κ
+# A recovering capacity's deficit below which the bound takes full capacity and needs no more
+# look-ahead windows: renewing them would shave almost nothing off λ̄ and, with a fast
+# recovery (a window every 0.5/κ days), cost events without end.
+NEGLIGIBLE_DEFICIT = 1e-9
 
 
 class Militia:
@@ -284,8 +289,12 @@ class AttackChannel:
             if deficit:
                 if recovery > 0.0:
                     deficit *= exp(recovery * (m.deficit_t - now))
-                    window = capacity_window
-                    c_bar = 1.0 - deficit * HALF_DECAY
+                    if deficit > NEGLIGIBLE_DEFICIT:
+                        window = capacity_window
+                        c_bar = 1.0 - deficit * HALF_DECAY
+                    else:
+                        window = INF
+                        c_bar = 1.0
                 else:
                     window = INF
                     c_bar = 1.0 - deficit
@@ -366,9 +375,11 @@ class AttackChannel:
         deaths = stream.binomial(casualties, self.death_share[w]) if casualties else 0
         self.record(now, 1, casualties, deaths)
         m = self.militia
-        deficit = m.deficit * math.exp(m.recovery * (m.deficit_t - now)) if m.deficit else 0.0
-        c_bar = 1.0 - deficit * (HALF_DECAY if m.recovery > 0.0 else 1.0)
-        return c_bar * self.restraint * self.self_jump
+        deficit = m.deficit  # as in `_run`: c̄ is c at the end of the look-ahead window
+        if deficit and m.recovery > 0.0:
+            deficit *= math.exp(m.recovery * (m.deficit_t - now))
+            deficit = deficit * HALF_DECAY if deficit > NEGLIGIBLE_DEFICIT else 0.0
+        return (1.0 - deficit) * self.restraint * self.self_jump
 
     def fold_counts(self) -> None:
         """Add this channel's monthly attacks into `attacks_on_<target>` and `attacks_by_<militia>`

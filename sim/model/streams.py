@@ -22,6 +22,9 @@ import zlib
 
 import numpy as np
 
+LARGE_MEAN = 700.0  # a Poisson mean above which exp(−mean) leaves the normal floats
+MAX_BERNOULLI = 1000  # the most Bernoulli draws a binomial takes one by one
+
 
 @functools.lru_cache(maxsize=4096)
 def stream_key(name: str) -> int:
@@ -53,9 +56,12 @@ class Stream:
         return -math.log(1.0 - self.uniform())
 
     def poisson(self, mean: float) -> int:
-        """Poisson(mean) by inversion of one uniform (exact; means here are small)."""
+        """Poisson(mean) by inversion of one uniform (exact), or above `LARGE_MEAN`, where
+        exp(−mean) would underflow, by a legacy numpy sampler seeded from one uniform."""
         if mean <= 0.0:
             return 0
+        if mean > LARGE_MEAN:
+            return int(self._large().poisson(mean))
         u = self.uniform()
         k, p = 0, math.exp(-mean)
         cdf = p
@@ -69,7 +75,8 @@ class Stream:
 
     def binomial(self, n: int, p: float) -> int:
         """Binomial(n, p) by inversion of one uniform (exact; n·p is small here), falling back
-        to n Bernoulli draws when n·p is large."""
+        to n Bernoulli draws when n·p is large, and for more than `MAX_BERNOULLI` of them to a
+        legacy numpy sampler seeded from one uniform."""
         if n <= 0 or p <= 0.0:
             return 0
         if p >= 1.0:
@@ -77,6 +84,8 @@ class Stream:
         if p > 0.5:
             return n - self.binomial(n, 1.0 - p)
         if n * p > 30.0:
+            if n > MAX_BERNOULLI:
+                return int(self._large().binomial(n, p))
             uniform = self.uniform
             return sum(1 for _ in range(n) if uniform() < p)
         q = 1.0 - p
@@ -89,6 +98,13 @@ class Stream:
             k += 1
             prob *= ratio * (n - k + 1) / k
         return k
+
+    def _large(self) -> np.random.RandomState:
+        """A sampler for the rare draws too large for the methods above (a casualty mean of
+        millions): numpy's legacy `RandomState`, whose samplers never change between numpy
+        versions, seeded from 53 bits of one uniform of this stream."""
+        bits = int(self.uniform() * 2**53)
+        return np.random.RandomState([bits & 0xFFFFFFFF, bits >> 32])
 
 
 class Streams:

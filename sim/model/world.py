@@ -283,9 +283,10 @@ class World:
                 return n
             step()
         raise RunawayError(
-            f"{limit:,} events by day {env.now:.1f} of {horizon:g}: a feedback loop is running away "
-            "(e.g. strikes that provoke surges that provoke strikes); add cooldowns, lower the "
-            "responses, or raise run.max_events_per_trial"
+            f"{limit:,} events by day {env.now:.1f} of {horizon:g}: the trial is running away (a feedback "
+            "loop, e.g. strikes that provoke surges that provoke strikes, or rates too high for "
+            "run.max_events_per_trial); add cooldowns, lower the responses or rates, or raise "
+            "run.max_events_per_trial"
         )
 
     def run(self) -> TrialOutcome:

@@ -178,7 +178,7 @@ class _Rows:
 
     def __init__(self, batches):
         self._batches = batches
-        self._buffer = np.zeros(0, dtype=np.int32)
+        self._buffer = np.zeros(0, dtype=np.int64)
 
     def take(self, n: int) -> np.ndarray:
         parts, have = [self._buffer], self._buffer.size

@@ -55,5 +55,5 @@ def monthly_schema() -> pa.Schema:
         pa.field("trial", pa.int64()),
         pa.field("month", pa.dictionary(pa.int16(), pa.string())),
         pa.field("series", pa.dictionary(pa.int16(), pa.string())),
-        pa.field("count", pa.int32()),
+        pa.field("count", pa.int64()),  # as the totals: forced attacks can bring a million hits each
     ])

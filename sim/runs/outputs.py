@@ -86,7 +86,7 @@ class RunWriter:
         monthly = arrays["monthly"]  # [trial, series, month]
         n_series, n_months = monthly.shape[1], monthly.shape[2]
         # Rows ordered by trial, then month, then series.
-        counts = monthly.transpose(0, 2, 1).reshape(-1).astype(np.int32)
+        counts = monthly.transpose(0, 2, 1).reshape(-1).astype(np.int64)
         self._monthly_batches.add(pa.Table.from_arrays([
             pa.array(np.repeat(trial, n_months * n_series)),
             pa.DictionaryArray.from_arrays(pa.array(np.tile(np.repeat(np.arange(n_months, dtype=np.int16), n_series), n)), self._months),

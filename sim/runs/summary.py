@@ -6,9 +6,9 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
 
 - `p_<milestone>`: P(reached by the horizon), 95% Wilson interval;
 - `p_<milestone>_by_<N>d`: P(reached within N days), for the scenario's `summary.by_days`;
-- `median_t_<milestone>`: median first-passage day among trials that reach it, with a 95%
-  order-statistic interval (days are kept on a 0.01-day grid);
-- `mean_<series>` (normal interval) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
+- `median_t_<milestone>`: median first-passage day among trials that reach it (NaN if none),
+  with a 95% order-statistic interval (days are kept on a 0.01-day grid, capped at the horizon);
+- `mean_<series>` (normal interval, not below 0) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
   (order-statistic intervals) of each per-trial count;
 - `mean_max_rung`.
 """
@@ -74,7 +74,9 @@ class Summary:
             for k, d in enumerate(lay.by_days):
                 rows.append((f"p_{name}_by_{day_label(d)}d", *wilson(int(self.reached_by[j, k]), self.n)))
         for j in order:
-            rows.append((f"median_t_{lay.milestones[j]}", *self.first_passage[j].quantile(0.5)))
+            # A day rounded to the grid may pass a horizon that is not on it: it is still before it.
+            median = (min(v, lay.horizon_days) for v in self.first_passage[j].quantile(0.5))
+            rows.append((f"median_t_{lay.milestones[j]}", *median))
         for k, name in enumerate(lay.series):
             hist = self.counts[k]
             rows.append((f"mean_{name}", *hist.mean()))
@@ -95,5 +97,5 @@ class Summary:
     def rung_distribution(self) -> list[float]:
         """P(max rung = r) for r = 0 .. len(ladder)."""
         counts = np.zeros(len(self.layout.ladder) + 1, dtype=np.int64)
-        counts[: min(counts.size, self.rungs.counts.size)] = self.rungs.counts[: counts.size]
+        counts[self.rungs.points] = self.rungs.counts
         return [c / self.n if self.n else math.nan for c in counts]

@@ -23,7 +23,9 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, le=1e9)]
 Positive = Annotated[float, Field(gt=0.0, le=1e9)]
-Days = Annotated[float, Field(gt=0.0, le=36_500.0)]
+# A duration: from 10⁻⁶ day (0.09 s; shorter ones vanish in the clock's rounding, 1/τ overflows)
+# to a century.
+Days = Annotated[float, Field(ge=1e-6, le=36_500.0)]
 DayOffset = Annotated[float, Field(ge=0.0, le=36_500.0)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 
