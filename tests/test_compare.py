@@ -80,3 +80,12 @@ def test_runs_that_cannot_be_paired_are_refused(pair, tmp_path):
 def test_compare_needs_two_scenarios(tmp_path):
     result = CliRunner().invoke(main, ["compare", str(TINY), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "expected at least two" in result.output
+
+
+def test_more_trials_than_a_comparison_can_hold_are_refused_before_running(tmp_path):
+    from sim.comparison.runner import MAX_COMPARE_TRIALS
+
+    result = CliRunner().invoke(main, ["compare", str(TINY), str(TINY), "--trials", str(MAX_COMPARE_TRIALS + 1),
+                                       "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and f"expected at most {MAX_COMPARE_TRIALS:,} trials to compare" in result.output
+    assert not (tmp_path / "x").exists()

@@ -38,6 +38,10 @@ COLUMNS = ["a", "b", "metric", "estimate_a", "estimate_b", "difference", "lo", "
            "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction"]
 
 
+# The most trials a comparison reads: it holds a pair's per-trial columns (21 per run for the
+# baseline, 8 bytes each) and the arrays its tests sort, so memory grows with the trials.
+MAX_COMPARE_TRIALS = 5_000_000
+
 @dataclass
 class Arm:
     """One scenario of a comparison: its name and its finished run folder."""
@@ -82,6 +86,11 @@ def compare(
         raise InputError(f"error: --out {out}: expected a new or empty folder, found one with files")
     sources = [_source(Path(item)) for item in items]
     seed, trials = _pairing(sources, seed, trials)
+    if trials > MAX_COMPARE_TRIALS:
+        raise InputError(
+            f"error: --trials: expected at most {MAX_COMPARE_TRIALS:,} trials to compare (the comparison holds "
+            "each pair's per-trial columns in memory and its rank tests sort them), "
+            f"found {trials:,}; {MAX_COMPARE_TRIALS // 10:,} already give probabilities to ±0.0014 or better")
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     arms, names = [], set()
