@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sim.reports import markdown as md
 from sim.reports import sweep_figures as figs
@@ -48,6 +51,10 @@ INDICES = {
 INDEX_LABELS = {"at_low": "At low", "at_high": "At high", "swing": "Swing", "main_effect": "Main effect",
                 "prcc": "PRCC", "S1": "S1", "ST": "ST", "mu": "μ", "mu_star": "μ*", "sigma": "σ"}
 UNDEFINED = "not defined (the output did not vary)"
+# A Latin hypercube's scatter panels draw at most this many points (a random sample beyond): an
+# inline SVG of 10^5 points would weigh hundreds of MB, and so would drawing it.
+SCATTER_POINTS = 1000
+SCATTER_SEED = 20240604
 
 
 REPORT_FILES = ("report.html", "report.md", "parameters.csv")
@@ -56,8 +63,6 @@ REPORT_FILES = ("report.html", "report.md", "parameters.csv")
 def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     """Write the report files (`REPORT_FILES`) of a sweep folder from its saved files; return their paths."""
     out = Path(out)
-    points = pd.read_parquet(out / "points.parquet")
-    points["output"] = points["output"].astype(str)
     sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
                               dtype={"output": str, "parameter": str, "index": str})
     base = load_scenario(out / "scenario.toml").scenario
@@ -65,7 +70,7 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     parameters = manifest["parameters"]
     sections = []
     for output in manifest["outputs"]:
-        rows = points[points["output"] == output].sort_values("point", kind="stable")
+        rows = output_rows(out / "points.parquet", output)
         found = sensitivity[sensitivity["output"] == output]
         values = {(r.parameter, r.index): (float(r.estimate), float(r.lo), float(r.hi))
                   for r in found.itertuples(index=False)}
@@ -84,6 +89,20 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     write_text(out / "parameters.csv", pd.DataFrame(
         [[row[c] for c in columns] for row in table], columns=columns).to_csv(index=False))
     return [out / name for name in REPORT_FILES]
+
+
+def output_rows(path: Path, output: str) -> pd.DataFrame:
+    """One output's rows of `points.parquet` in point order, read a row group at a time, so that
+    a large sweep's whole table (every output's rows) is never in memory at once."""
+    file = pq.ParquetFile(path)
+    parts = []
+    for batch in file.iter_batches():
+        column = batch.column("output")
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        parts.append(batch.filter(pc.equal(column, output)))
+    rows = pa.Table.from_batches(parts, schema=file.schema_arrow).to_pandas()
+    return rows.sort_values("point", kind="stable").reset_index(drop=True)
 
 
 def rebuild_sweep_report(out: Path) -> list[Path]:
@@ -209,11 +228,27 @@ def _section(design: str, output: str, parameters: dict, rows: pd.DataFrame, val
                 order, [("PRCC", *zip(*est, strict=True), BLUE)],
                 f"partial rank correlation with {label} (bars: Fisher-z 95% interval)", xlim=(-1.05, 1.05)))
         if finite.size:
-            panels = [(p, rows[p].tolist(), rows["estimate"].tolist(), rows["lo"].tolist(), rows["hi"].tolist(),
+            shown = scatter_sample(rows)
+            panels = [(p, shown[p].tolist(), shown["estimate"].tolist(), shown["lo"].tolist(), shown["hi"].tolist(),
                        parameters[p].get("scale") == "log") for p in order]
-            section["figures"].append(figs.scatter_panels(panels, label))
+            section["figures"].append(figs.scatter_panels(panels, label, of=len(rows)))
+            if len(shown) < len(rows):
+                section["notes"].append(
+                    f"The small panels show {len(shown):,} of the {len(rows):,} points, drawn at random (a fixed "
+                    "seed: the same points for every output and every rebuild), so that the report stays small; "
+                    "the indices use every point, and `points.parquet` holds them all.")
     section["table"] = _table(design, order, get)
     return section
+
+
+def scatter_sample(rows: pd.DataFrame, size: int = SCATTER_POINTS, seed: int = SCATTER_SEED) -> pd.DataFrame:
+    """The rows drawn in the scatter panels: all of them up to `size`, else `size` of them at
+    random (fixed seed, kept in point order). Every output has a row per point, so each output
+    shows the same points."""
+    if len(rows) <= size:
+        return rows
+    keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=size, replace=False))
+    return rows.iloc[keep]
 
 
 def _sort_key(v: float) -> tuple[int, float]:

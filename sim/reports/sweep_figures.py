@@ -232,9 +232,10 @@ def grid_line(values: list[float], est: list[float], lo: list[float], hi: list[f
 
 
 def scatter_panels(panels: list[tuple[str, list[float], list[float], list[float], list[float], bool]],
-                   ylabel: str) -> str:
+                   ylabel: str, of: int | None = None) -> str:
     """One small panel per parameter: the output at each design point against that parameter's value,
-    with the points' 95% Monte Carlo intervals (faint)."""
+    with the points' 95% Monte Carlo intervals (faint). `of`: the design's number of points, when the
+    panels show only a sample of them (said in the title)."""
     cols = 3
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, 1.9 * rows + 0.3), squeeze=False, sharey=True)
@@ -250,7 +251,10 @@ def scatter_panels(panels: list[tuple[str, list[float], list[float], list[float]
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{ylabel} at each point, against each parameter", x=0.01, ha="left", fontsize=8)
+    shown = len(panels[0][1]) if panels else 0
+    where = (f"at {shown:,} of the {of:,} points (a random sample, fixed seed)" if of is not None and of > shown
+             else "at each point")
+    fig.suptitle(f"{ylabel} {where}, against each parameter", x=0.01, ha="left", fontsize=8)
     fig.tight_layout()
     return to_svg(fig)
 

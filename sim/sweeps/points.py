@@ -5,6 +5,10 @@ Every point runs trials 0 … M−1 of the sweep's seed: the same random streams
 (common random numbers), so differences between points are the parameters', not noise. A swept
 parameter that the base scenario draws from a calibrated posterior is held at the point's value
 (the posterior still draws the others).
+
+A task carries its points as arrays (views of the design in the main process, so planning a sweep
+of 10^5 or 10^6 points costs no more than its design), and a worker drops each point's posterior
+scenarios once the point is done: no other point can use them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import ValidationError
 
+from sim.engine import draws as posterior_draws
 from sim.engine.chunk import simulate_trials
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
@@ -26,12 +31,12 @@ from sim.scenario.schema import Scenario, check_references
 TRIALS_PER_BLOCK = 1000  # a point's trials are simulated and summarised in blocks of this size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PointsTask:
     scenario_json: str
     paths: tuple[str, ...]
-    points: tuple[int, ...]
-    values: tuple[tuple[float, ...], ...]  # NaN: keep the base scenario's value
+    points: np.ndarray  # (points,) design indices
+    values: np.ndarray  # (points, parameters); NaN: keep the base scenario's value
     seed: int
     trials: int
     outputs: tuple[str, ...]
@@ -70,9 +75,9 @@ def run_points(task: PointsTask) -> PointsResult:
     k, o = len(task.points), len(task.outputs)
     estimate, lo, hi = (np.full((k, o), np.nan) for _ in range(3))
     failures = []
-    for i, (point, values) in enumerate(zip(task.points, task.values, strict=True)):
+    for i, (point, row) in enumerate(zip(task.points.tolist(), task.values, strict=True)):
         try:
-            scenario = point_scenario(base, task.paths, values)
+            scenario = point_scenario(base, task.paths, tuple(map(float, row)))
         except (ValidationError, ValueError) as e:
             failures.append((point, f"the scenario refuses these values: {_first_line(e)}"))
             continue
@@ -84,12 +89,22 @@ def run_points(task: PointsTask) -> PointsResult:
                 failed = f"trial {chunk.failures[0][0]} failed: {chunk.failures[0][1]}"
                 break
             summary.add(chunk.milestone_days, chunk.max_rung, chunk.totals, chunk.monthly, chunk.n_events)
+        _forget_posterior_scenarios()
         if failed:
             failures.append((point, failed))
             continue
         table = summary.table().set_index("metric").loc[list(task.outputs)]
         estimate[i], lo[i], hi[i] = table["estimate"], table["lo"], table["hi"]
     return PointsResult(np.asarray(task.points, dtype=np.int64), estimate, lo, hi, failures)
+
+
+def _forget_posterior_scenarios() -> None:
+    """Drop the scenarios built for the posterior particles this point drew. The engine keeps them
+    for the life of the worker (up to thousands, ~85 kB each), which pays in a run, where every
+    trial reuses them; a point's are never used again, so a long sweep would only pile them up."""
+    cache = getattr(posterior_draws, "_BLUEPRINTS", None)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 def _first_line(e: Exception) -> str:

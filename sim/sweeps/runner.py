@@ -107,8 +107,8 @@ def sweep(
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True, cancel_futures=True)
-    points = pd.read_parquet(out / "points.parquet")
-    sensitivity = sensitivity_table(spec, design, points)
+    sensitivity = sensitivity_table(spec, design, out / "points.parquet")
+    pa.default_memory_pool().release_unused()
     write_text(out / "sensitivity.csv", sensitivity.to_csv(index=False, float_format="%.6g"))
     write_text(out / "spec.toml", spec_toml(spec))
     write_text(out / "scenario.toml", scenario_toml(spec.scenario))
@@ -144,15 +144,33 @@ def sweep(
     return SweepResult(out, sensitivity, manifest)
 
 
-def sensitivity_table(spec: Sweep, design: DesignPoints, points: pd.DataFrame) -> pd.DataFrame:
-    """`sensitivity.csv` from the points: each output's values and intervals in point order."""
+def sensitivity_table(spec: Sweep, design: DesignPoints, points: Path) -> pd.DataFrame:
+    """`sensitivity.csv` from `points.parquet`: each output's values and intervals in point order."""
     meta = spec.spec.sweep
-    y, intervals = {}, {}
-    for output in spec.outputs:
-        rows = points[points["output"] == output].sort_values("point")
-        y[output] = rows["estimate"].to_numpy()
-        intervals[output] = (rows["lo"].to_numpy(), rows["hi"].to_numpy())
+    y, lo, hi = point_outputs(points, list(spec.outputs), design.size)
+    intervals = {o: (lo[o], hi[o]) for o in spec.outputs}
     return analyze(design, y, intervals, seed=meta.seed, second_order=meta.second_order, levels=meta.levels)
+
+
+def point_outputs(path: Path, outputs: list[str], size: int) -> tuple[dict, dict, dict]:
+    """Each output's estimate, lo and hi at every design point (NaN where the file has none), read
+    from `points.parquet` a row group at a time: three floats per point and output are held,
+    not the file's table (which, with its parameter columns, weighs ten times more)."""
+    y, lo, hi = ({o: np.full(size, np.nan) for o in outputs} for _ in range(3))
+    for batch in pq.ParquetFile(path).iter_batches(columns=["point", "output", "estimate", "lo", "hi"]):
+        point = batch.column("point").to_numpy()
+        column = batch.column("output")
+        if pa.types.is_dictionary(column.type):
+            names, codes = column.dictionary.to_pylist(), column.indices.to_numpy(zero_copy_only=False)
+        else:
+            names, codes = np.unique(column.to_numpy(zero_copy_only=False).astype(str), return_inverse=True)
+        values = [batch.column(k).to_numpy() for k in ("estimate", "lo", "hi")]
+        for code, name in enumerate(names):
+            if name in y:
+                where = codes == code
+                for target, source in zip((y, lo, hi), values, strict=True):
+                    target[name][point[where]] = source[where]
+    return y, lo, hi
 
 
 def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress: bool | None) -> None:
@@ -162,8 +180,9 @@ def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress
     size = points_per_task(meta.trials_per_point)
     tasks = []
     for first in range(0, design.size, size):
-        idx = range(first, min(first + size, design.size))
-        tasks.append((first, PointsTask(text, paths, tuple(idx), tuple(tuple(map(float, design.values[i])) for i in idx),
+        stop = min(first + size, design.size)
+        # A view of the design's rows: the plan of a sweep costs no more memory than its design.
+        tasks.append((first, PointsTask(text, paths, np.arange(first, stop, dtype=np.int64), design.values[first:stop],
                                         meta.seed, meta.trials_per_point, tuple(spec.outputs))))
     checkpoints = Checkpoints(out / CHUNKS, prefix="points")
     counts = {first: len(task.points) for first, task in tasks}
@@ -239,6 +258,8 @@ class PointsWriter:
             table = pa.concat_tables(self._tables).combine_chunks()
             self._writer.write_table(table, row_group_size=table.num_rows)
             self._tables, self._rows = [], 0
+            # Arrow's allocator keeps what a row group freed (tens of MB over a long sweep).
+            pa.default_memory_pool().release_unused()
 
     def finish(self) -> None:
         self._flush()
