@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 from sim.errors import InputError
@@ -92,7 +93,8 @@ class LocalPool(Executor):
         # script or notebook that calls `sim.run` is not re-run in each worker. The pool forks
         # all its workers before it starts its own thread, and workers only simulate.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method))
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_plain_worker_signals)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
@@ -103,7 +105,22 @@ class LocalPool(Executor):
         self.restarts += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """As `ProcessPoolExecutor.shutdown`; a job stopping early (`wait=False, cancel_futures=True`:
+        interrupted, or failed) also stops the tasks in flight, so the command exits within seconds
+        rather than after them (a sweep's task can run for minutes). Nothing they did is lost:
+        finished tasks are checkpointed, and these are run again on resume."""
+        if cancel_futures and not wait:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _plain_worker_signals() -> None:
+    """In a worker, SIGTERM kills, as the pool expects. A forked worker inherits the command's
+    handler, which turns SIGTERM into an exception: a busy worker would report it as its task's
+    error and live on, and a pool broken by another worker's death, which terminates the rest,
+    would then wait for it for ever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def local_executor(workers: int | None) -> Executor:
