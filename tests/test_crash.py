@@ -33,10 +33,11 @@ def start(out: Path, workers: int) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
 
 
-def wait_for_chunks(out: Path, n: int, proc: subprocess.Popen) -> None:
-    deadline = time.time() + 60
-    while len(list((out / ".chunks").glob("chunk-*.npz"))) < n:
-        assert proc.poll() is None, "the run ended before it could be interrupted"
+def wait_for_chunks(out: Path, n: int, proc: subprocess.Popen, pattern: str = "chunk-*.npz") -> None:
+    """Wait until `out` holds `n` checkpoints (of a run by default; "*.npz": any job's)."""
+    deadline = time.time() + 120
+    while len(list((out / ".chunks").glob(pattern))) < n:
+        assert proc.poll() is None, "the job ended before it could be interrupted"
         assert time.time() < deadline
         time.sleep(0.02)
 
@@ -109,21 +110,13 @@ def fit_case(tmp_path_factory) -> tuple[list[str], Path]:
     return args, whole
 
 
-def wait_for_batches(out: Path, n: int, proc: subprocess.Popen) -> None:
-    deadline = time.time() + 120
-    while len(list((out / ".chunks").glob("*.npz"))) < n:
-        assert proc.poll() is None, "the fit ended before it could be interrupted"
-        assert time.time() < deadline
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_fit_killed_at_a_random_point_resumes_to_the_same_files(fit_case, tmp_path, seed):
     args, whole = fit_case
     out = tmp_path / "fit"
     proc = subprocess.Popen([*args, "--workers", "2", "--out", str(out)], cwd=ROOT, env=ENV,
                             stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
-    wait_for_batches(out, random.Random(seed).randint(1, 80), proc)  # of 84
+    wait_for_chunks(out, random.Random(seed).randint(1, 80), proc, "*.npz")  # of 84
     proc.kill()
     proc.wait(timeout=30)
     assert not (out / "fit.toml").exists()
@@ -139,12 +132,12 @@ def test_a_fit_losing_a_worker_or_stopped_by_ctrl_c_completes_to_the_same_files(
     out = tmp_path / "fit"
     proc = subprocess.Popen([*args, "--workers", "2", "--out", str(out)], cwd=ROOT, env=ENV,
                             stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
-    wait_for_batches(out, 2, proc)
+    wait_for_chunks(out, 2, proc, "*.npz")
     cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     workers = [c for c in children(proc.pid) if Path(f"/proc/{c}/cmdline").read_bytes() == cmdline]
     assert workers, "no worker processes found"
     os.kill(workers[0], signal.SIGKILL)
-    wait_for_batches(out, 6, proc)
+    wait_for_chunks(out, 6, proc, "*.npz")
     stopped = time.time()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
