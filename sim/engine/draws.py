@@ -3,13 +3,16 @@
 Trial *i* picks particle *j* with probability proportional to its weight, by a uniform from
 its own stream named "parameters" (so the same trial picks the same particle in every scenario
 that uses the fit), and runs the scenario with the particle's values at the fitted key paths.
-Each particle's scenario is built once per worker and kept.
+Each particle's scenario is built once per worker and kept, for the scenarios used last
+(`KEPT_SCENARIOS`): a run reuses its particles in every chunk, while a sweep's points are each a
+new scenario whose particles no later point can use.
 """
 
 from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
+from collections import OrderedDict
 
 from sim.model.streams import Streams
 from sim.model.world import Blueprint
@@ -17,8 +20,9 @@ from sim.scenario.loading import to_plain
 from sim.scenario.paths import with_values
 from sim.scenario.schema import Scenario
 
-_BLUEPRINTS: dict[tuple[str, int], Blueprint] = {}
-_MAX_CACHED = 5000
+KEPT_SCENARIOS = 2  # scenarios whose particles a worker keeps, the most recently used
+_MAX_CACHED = 5000  # particles kept for one scenario (each ~85 kB)
+_BLUEPRINTS: OrderedDict[str, dict[int, Blueprint]] = OrderedDict()
 
 
 class ParameterDraws:
@@ -45,11 +49,17 @@ class ParameterDraws:
         return {path: value for paths, value in zip(self.posterior.paths, row, strict=True) for path in paths}
 
     def blueprint(self, particle: int) -> Blueprint:
-        key = (self.key, particle)
-        found = _BLUEPRINTS.get(key)
+        kept = _BLUEPRINTS.get(self.key)
+        if kept is None:
+            kept = _BLUEPRINTS[self.key] = {}
+            while len(_BLUEPRINTS) > KEPT_SCENARIOS:
+                _BLUEPRINTS.popitem(last=False)
+        else:
+            _BLUEPRINTS.move_to_end(self.key)
+        found = kept.get(particle)
         if found is None:
-            if len(_BLUEPRINTS) >= _MAX_CACHED:
-                _BLUEPRINTS.clear()
+            if len(kept) >= _MAX_CACHED:
+                kept.clear()
             scenario = Scenario.model_validate(with_values(self.base, self.values(particle)), strict=False)
-            found = _BLUEPRINTS[key] = Blueprint(scenario)
+            found = kept[particle] = Blueprint(scenario)
         return found

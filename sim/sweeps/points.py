@@ -7,8 +7,8 @@ parameter that the base scenario draws from a calibrated posterior is held at th
 (the posterior still draws the others).
 
 A task carries its points as arrays (views of the design in the main process, so planning a sweep
-of 10^5 or 10^6 points costs no more than its design), and a worker drops each point's posterior
-scenarios once the point is done: no other point can use them.
+of 10^5 or 10^6 points costs no more than its design). A worker keeps the posterior scenarios of
+the last points only (`sim.engine.draws`): no other point can use them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import ValidationError
 
-from sim.engine import draws as posterior_draws
 from sim.engine.chunk import simulate_trials
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
@@ -89,22 +88,12 @@ def run_points(task: PointsTask) -> PointsResult:
                 failed = f"trial {chunk.failures[0][0]} failed: {chunk.failures[0][1]}"
                 break
             summary.add(chunk.milestone_days, chunk.max_rung, chunk.totals, chunk.monthly, chunk.n_events)
-        _forget_posterior_scenarios()
         if failed:
             failures.append((point, failed))
             continue
         table = summary.table().set_index("metric").loc[list(task.outputs)]
         estimate[i], lo[i], hi[i] = table["estimate"], table["lo"], table["hi"]
     return PointsResult(np.asarray(task.points, dtype=np.int64), estimate, lo, hi, failures)
-
-
-def _forget_posterior_scenarios() -> None:
-    """Drop the scenarios built for the posterior particles this point drew. The engine keeps them
-    for the life of the worker (up to thousands, ~85 kB each), which pays in a run, where every
-    trial reuses them; a point's are never used again, so a long sweep would only pile them up."""
-    cache = getattr(posterior_draws, "_BLUEPRINTS", None)
-    if isinstance(cache, dict):
-        cache.clear()
 
 
 def _first_line(e: Exception) -> str:
