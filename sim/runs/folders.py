@@ -67,7 +67,8 @@ def prepare_folder(out: Path, plan: dict, resume: bool, *, what: str, options: s
 def _check_same(out: Path, saved: dict, plan: dict, what: str, options: str) -> None:
     different = [k for k in plan if saved.get(k) != plan[k]]
     if different:
-        found = ", ".join(f"{k} {saved.get(k)} there but {plan[k]} here" for k in different)
+        found = ", ".join(f"{k} {saved[k]} there but {plan[k]} here" if saved.get(k) is not None
+                          else f"{k} not recorded there, made by an older version" for k in different)
         raise InputError(
             f"error: --resume {out}: that folder holds a {what} of another {options} ({found}); "
             f"resume it with the files and options that started it, or choose another --out"
