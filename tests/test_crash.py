@@ -52,9 +52,16 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_same_files(whole, tmp_pat
     out = tmp_path / "cut"
     proc = start(out, workers=2)
     wait_for_chunks(out, random.Random(seed).randint(2, 40), proc)
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    workers = [c for c in children(proc.pid) if Path(f"/proc/{c}/cmdline").read_bytes() == cmdline]
+    assert workers, "no worker processes found"
     proc.kill()
     proc.wait(timeout=30)
     assert not (out / "manifest.json").exists()
+    deadline = time.time() + 10  # the workers die with the command, none left behind
+    while (alive := [w for w in workers if is_running(w)]) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not alive, f"worker processes {alive} outlived the killed command"
     done = subprocess.run([*ARGS, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     same_files(out, whole)
@@ -73,6 +80,14 @@ def test_sigterm_stops_cleanly_and_the_run_resumes(whole, tmp_path):
     done = subprocess.run([*ARGS, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     same_files(out, whole)
+
+
+def is_running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a dead child its parent has not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
 
 
 def children(pid: int) -> list[int]:

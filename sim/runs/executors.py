@@ -8,14 +8,17 @@ same way whatever runs it. Results never depend on the executor: each trial seed
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 from sim.errors import InputError
 
 CONNECT_TIMEOUT_S = 10
+PR_SET_PDEATHSIG = 1  # prctl(2) option: a signal the kernel sends when the parent thread dies
 
 
 class InlineExecutor(Executor):
@@ -94,7 +97,7 @@ class LocalPool(Executor):
         # all its workers before it starts its own thread, and workers only simulate.
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method),
-                                   initializer=_plain_worker_signals)
+                                   initializer=_worker_setup, initargs=(os.getpid(),))
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
@@ -115,12 +118,25 @@ class LocalPool(Executor):
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
-def _plain_worker_signals() -> None:
-    """In a worker, SIGTERM kills, as the pool expects. A forked worker inherits the command's
-    handler, which turns SIGTERM into an exception: a busy worker would report it as its task's
-    error and live on, and a pool broken by another worker's death, which terminates the rest,
-    would then wait for it for ever."""
+def _worker_setup(command: int) -> None:
+    """In a worker, SIGTERM kills, as the pool expects, and the worker dies with the command.
+
+    A forked worker inherits the command's handler, which turns SIGTERM into an exception: a busy
+    worker would report it as its task's error and live on, and a pool broken by another worker's
+    death, which terminates the rest, would then wait for it for ever. And a command killed
+    outright (SIGKILL, the OOM killer) cannot stop its pool: idle workers would wait on their task
+    queue for ever, since each holds its siblings' end of it open. On Linux the kernel kills them
+    when the thread that started them dies (`PR_SET_PDEATHSIG`; pools are started from the
+    command's main thread)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != command:  # the command died before the request took effect
+            os._exit(1)
 
 
 def local_executor(workers: int | None) -> Executor:
