@@ -112,6 +112,42 @@ def test_acting_discharges_harm():
     assert acc.value == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("kind", ["decay", "window", "cumulative"])
+def test_an_account_considers_its_rules_exactly_when_checking_every_rule_on_every_deposit_would(kind):
+    """The account skips its rules between deposits that cannot make one decide (see
+    `HarmAccount.trigger`); a reference that checks every rule on every deposit must make the
+    same decisions at the same instants, for rules of several thresholds, cooldowns and
+    discharges on random deposits."""
+    decay, window = {"decay": (6.0, None), "window": (None, 5.0), "cumulative": (None, None)}[kind]
+    for case in range(20):
+        rng = np.random.default_rng(case)
+        specs = [(float(rng.uniform(1, 12)), float(rng.choice([0.0, 0.5, 3.0, 10.0])),
+                  float(rng.choice([0.0, 0.3]))) for _ in range(int(rng.integers(1, 5)))]
+        days = np.cumsum(rng.exponential(0.7, 200) * (rng.random(200) > 0.1))  # some at one instant
+        amounts = rng.exponential(1.5, 200)
+
+        acc = HarmAccount("h", decay, window)
+        stream = Stream(case)
+        rules = [RetaliationRule(f"r{i}", "s", acc, thr, 0.7, [], cool, 1.0, dis, [], stream, Recorder())
+                 for i, (thr, cool, dis) in enumerate(specs)]
+        for day, amount in zip(days, amounts, strict=True):
+            acc.deposit(float(day), float(amount))
+
+        ref = HarmAccount("h", decay, window)
+        ref_stream = Stream(case)
+        ref_rules = [RetaliationRule(f"r{i}", "s", ref, thr, 0.7, [], cool, 1.0, dis, [], ref_stream, Recorder())
+                     for i, (thr, cool, dis) in enumerate(specs)]
+        for day, amount in zip(days, amounts, strict=True):
+            ref.trigger = ref.next_ready = -math.inf  # the gate always open: every rule checked
+            ref.deposit(float(day), float(amount))
+        assert [r.decisions for r in rules] == [r.decisions for r in ref_rules]
+        assert [r.world.scheduled and [d for d, _ in r.world.scheduled] for r in rules] == \
+            [r.world.scheduled and [d for d, _ in r.world.scheduled] for r in ref_rules]
+        assert [r.ready_at for r in rules] == [r.ready_at for r in ref_rules]
+        assert acc.value == ref.value
+        assert sum(r.decisions for r in rules) > 0
+
+
 # --- militias: capacity, surges, restraint, redirect, excitation ---------------------------
 
 

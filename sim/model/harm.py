@@ -20,7 +20,7 @@ exp = math.exp
 class HarmAccount:
     """A decaying, windowed or cumulative sum of harm; `rules` are checked on every deposit."""
 
-    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "lowest_threshold")
+    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "trigger", "next_ready")
 
     def __init__(self, name: str, decay_days: float | None, window_days: float | None):
         self.name = name
@@ -30,7 +30,10 @@ class HarmAccount:
         self.window_days = window_days
         self.deposits: deque[tuple[float, float]] = deque()
         self.rules: list[RetaliationRule] = []
-        self.lowest_threshold = math.inf  # below it, no rule can decide
+        # When a rule may decide: at or above `trigger`, the lowest threshold of the rules off
+        # cooldown when last considered, or from `next_ready`, the first end of the others' cooldowns.
+        self.trigger = math.inf
+        self.next_ready = math.inf
 
     def level(self, now: float) -> float:
         """The account's value at `now` (without changing it)."""
@@ -56,10 +59,23 @@ class HarmAccount:
             value = self.value = sum(a for _, a in deposits)
         else:
             value = self.value = self.value + amount
-        if value >= self.lowest_threshold:
-            for rule in self.rules:  # re-read the value: a rule that acts may discharge it
-                if self.value >= rule.threshold and now >= rule.ready_at:
-                    rule.decide(now)
+        if value >= self.trigger or now >= self.next_ready:
+            self.consider(now)
+
+    def consider(self, now: float) -> None:
+        """Let each rule at or above its threshold and off cooldown decide; then work out when
+        one may next (see `trigger`)."""
+        rules = self.rules
+        for rule in rules:  # re-read the value: a rule that acts may discharge it
+            if self.value >= rule.threshold and now >= rule.ready_at:
+                rule.decide(now)
+        trigger = next_ready = math.inf
+        for rule in rules:
+            if now >= rule.ready_at:
+                trigger = min(trigger, rule.threshold)
+            else:
+                next_ready = min(next_ready, rule.ready_at)
+        self.trigger, self.next_ready = trigger, next_ready
 
     def discharge(self, now: float, share: float) -> None:
         """Remove a share of the harm held now (a response answered it)."""
@@ -88,7 +104,7 @@ class RetaliationRule:
         self.owner = owner
         self.account = account
         self.threshold = threshold
-        self.p_act = probability * math.prod(1.0 - r for r in ally_restraint)
+        self.p_act = probability * math.prod([1.0 - r for r in ally_restraint]) if ally_restraint else probability
         self.cooldown_days = cooldown_days
         self.delay_days = delay_days
         self.discharge = discharge
@@ -99,7 +115,7 @@ class RetaliationRule:
         self.decisions = 0
         self.launches = 0
         account.rules.append(self)
-        account.lowest_threshold = min(account.lowest_threshold, threshold)
+        account.trigger = min(account.trigger, threshold)
 
     def decide(self, now: float) -> None:
         self.decisions += 1
