@@ -338,6 +338,34 @@ def test_streams_are_keyed_by_name_not_creation_order():
     assert stream_key("attacks:iri:israel") == stream_key("attacks:iri:israel")
 
 
+def test_a_worlds_streams_are_its_named_streams():
+    """A world takes its streams by precomputed key; they must be the streams of their names."""
+    w = _world({"actors": {"m": {"excitation": {"memory_days": 5.0, "from": {"m": 0.4}}}}})
+    channel = w.militias["m"].channels["s"]
+    keyed = [channel.stream.uniform() for _ in range(5)]
+    named = Streams(3, 0)("attacks:m:s")
+    assert keyed == [named.uniform() for _ in range(5)]
+
+
+def test_colliding_stream_names_are_refused_when_the_scenario_is_prepared(monkeypatch):
+    import sim.model.world as world
+
+    monkeypatch.setattr(world, "stream_key", lambda name: 7)
+    with pytest.raises(ValueError, match="collide"):
+        world.Blueprint(make_scenario())
+
+
+def test_nothing_past_the_horizon_is_queued():
+    """Events at or after the horizon never happen; kept out of SimPy's queue they cannot slow it."""
+    w = _world(horizon_days=10.0)
+    queued = len(w.env._queue)
+    w.after(10.0, lambda: None)
+    w.at(25.0, lambda: None)
+    assert len(w.env._queue) == queued
+    w.after(9.5, lambda: None)
+    assert len(w.env._queue) == queued + 1
+
+
 def test_stream_samplers_match_their_distributions():
     s = Stream(12345)
     n = 20000

@@ -159,10 +159,10 @@ def test_a_trial_that_raises_is_named_and_fails_the_run(tmp_path, monkeypatch):
 
     real = chunk.run_trial
 
-    def flaky(scenario, seed, trial):
+    def flaky(scenario, seed, trial, *streams):
         if trial == 7:
             raise ZeroDivisionError("boom")
-        return real(scenario, seed, trial)
+        return real(scenario, seed, trial, *streams)
 
     monkeypatch.setattr(chunk, "run_trial", flaky)
     with pytest.raises(TrialError) as info:

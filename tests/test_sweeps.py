@@ -257,10 +257,10 @@ def test_a_trial_that_raises_fails_the_sweep_naming_its_point(tmp_path, monkeypa
 
     real = chunk.run_trial
 
-    def flaky(blueprint, seed, trial):
+    def flaky(blueprint, seed, trial, *streams):
         if blueprint.scenario.actors["s"].rules["retaliate"].threshold > 30 and trial == 4:
             raise ZeroDivisionError("boom")
-        return real(blueprint, seed, trial)
+        return real(blueprint, seed, trial, *streams)
 
     monkeypatch.setattr(chunk, "run_trial", flaky)
     spec = write_spec(tmp_path, "oat", 2, {"threshold": TINY_PARAMETERS["threshold"]}, ["p_retaliation"], trials_per_point=10)

@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.engine.draws import ParameterDraws
 from sim.engine.trial import run_trial
+from sim.model.streams import Streams
 from sim.model.world import Blueprint
 from sim.scenario.schema import Scenario
 
@@ -71,8 +72,9 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
     for k, trial in enumerate(range(start, stop)):
         try:
             if draws is not None:
-                particle[k] = draws.pick(seed, trial)
-                out = run_trial(draws.blueprint(int(particle[k])), seed, trial)
+                streams = Streams(seed, trial)
+                particle[k] = draws.pick(streams)
+                out = run_trial(draws.blueprint(int(particle[k])), seed, trial, streams)
             else:
                 out = run_trial(blueprint, seed, trial)
             n_events[k] = out.n_events

@@ -14,7 +14,7 @@ import hashlib
 from bisect import bisect_right
 from collections import OrderedDict
 
-from sim.model.streams import Streams
+from sim.model.streams import PARAMETERS_STREAM, Streams
 from sim.model.world import Blueprint
 from sim.scenario.loading import to_plain
 from sim.scenario.paths import with_values
@@ -40,8 +40,9 @@ class ParameterDraws:
         self.base = base
         self.key = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
 
-    def pick(self, seed: int, trial: int) -> int:
-        u = Streams(seed, trial)("parameters").uniform()
+    def pick(self, streams: Streams) -> int:
+        """The particle of the trial whose streams these are."""
+        u = streams(PARAMETERS_STREAM).uniform()
         return min(bisect_right(self.cumulative, u), len(self.cumulative) - 1)
 
     def values(self, particle: int) -> dict[str, float]:

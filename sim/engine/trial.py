@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from sim.model.streams import Streams
 from sim.model.world import Blueprint, TrialOutcome, World
 from sim.scenario.schema import Scenario
 
 
-def run_trial(scenario: Scenario | Blueprint, seed: int, trial: int) -> TrialOutcome:
+def run_trial(scenario: Scenario | Blueprint, seed: int, trial: int, streams: Streams | None = None) -> TrialOutcome:
     """Build trial `trial`'s world on its own random streams and run it to the horizon.
-    Pass a `Blueprint` when running many trials of one scenario: it is the shared part."""
-    return World(scenario, seed, trial).run()
+    Pass a `Blueprint` when running many trials of one scenario: it is the shared part;
+    and the trial's `streams` if they are already made (a posterior draw used them)."""
+    return World(scenario, seed, trial, streams).run()

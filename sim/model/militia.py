@@ -280,6 +280,8 @@ class AttackChannel:
         attacks = self.attacks
         excites, milestones_any = self.excites, self.milestones_any
         deposits_any = [(account, per_incident) for account, per_incident, *_ in self.deposits if per_incident]
+        inf, half_decay, negligible = INF, HALF_DECAY, NEGLIGIBLE_DEFICIT
+        horizon = self.world.horizon
         candidate = False
         lam_bar = 0.0
         while True:
@@ -289,19 +291,19 @@ class AttackChannel:
             if deficit:
                 if recovery > 0.0:
                     deficit *= exp(recovery * (m.deficit_t - now))
-                    if deficit > NEGLIGIBLE_DEFICIT:
+                    if deficit > negligible:
                         window = capacity_window
-                        c_bar = 1.0 - deficit * HALF_DECAY
+                        c_bar = 1.0 - deficit * half_decay
                     else:
-                        window = INF
+                        window = inf
                         c_bar = 1.0
                 else:
-                    window = INF
+                    window = inf
                     c_bar = 1.0 - deficit
                 c = 1.0 - deficit
             else:
                 c = c_bar = 1.0
-                window = INF
+                window = inf
             gap = self.redirect_gap
             if gap:
                 target = self.redirect_target
@@ -334,7 +336,7 @@ class AttackChannel:
                 else:
                     while now >= next_edge:  # calendar month of the attack (time only moves on)
                         month += 1
-                        next_edge = edges[month] if month < len(edges) else INF
+                        next_edge = edges[month] if month < len(edges) else inf
                     attacks[month] += 1
                     if self_jump:
                         self.excitation = e + self_jump
@@ -356,12 +358,16 @@ class AttackChannel:
                 else:
                     wait = -log(1.0 - uniform()) / lam_bar
                     if wait > window:
-                        yield timeout(window)
+                        wait = window
                     else:
-                        yield timeout(wait)
                         candidate = True
+                    if now + wait < horizon:
+                        yield timeout(wait)
+                    else:  # past the end of the trial: only an outside change can matter
+                        yield event()
             except simpy.Interrupt:
                 self.nudged = False
+                candidate = False
 
     def attack_hit(self, now: float, u: float) -> float:
         """An attack that hits: the weapon from the hit table, then casualties and deaths.

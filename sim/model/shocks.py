@@ -39,7 +39,13 @@ class RandomShock(ScheduledShock):
             self.world.env.process(self._arrivals())
 
     def _arrivals(self):
-        timeout, exponential = self.world.env.timeout, self.stream.start().exponential
+        env, horizon = self.world.env, self.world.horizon
+        timeout, exponential = env.timeout, self.stream.start().exponential
         while True:
-            yield timeout(exponential() / self.rate)
+            wait = exponential() / self.rate
+            if env.now + wait >= horizon:
+                # The next arrival is past the end of the trial: wait for nothing (returning
+                # would process the end of the process as one more event).
+                yield env.event()
+            yield timeout(wait)
             self.fire()

@@ -24,6 +24,7 @@ import numpy as np
 
 LARGE_MEAN = 700.0  # a Poisson mean above which exp(−mean) leaves the normal floats
 MAX_BERNOULLI = 1000  # the most Bernoulli draws a binomial takes one by one
+PARAMETERS_STREAM = "parameters"  # a trial's draw of its posterior particle
 
 
 @functools.lru_cache(maxsize=4096)
@@ -114,6 +115,7 @@ class Streams:
         self.seed = seed
         self.trial = trial
         self._entropy: int | None = None
+        self._base: int | None = None  # the entropy shifted to make room for a name's key
         self._streams: dict[str, Stream] = {}
         self._keys: dict[int, str] = {}
 
@@ -130,5 +132,13 @@ class Streams:
             key = stream_key(name)
             if self._keys.setdefault(key, name) != name:
                 raise ValueError(f"stream names {name!r} and {self._keys[key]!r} collide; rename one")
-            stream = self._streams[name] = Stream((self.entropy() << 32) | key)
+            stream = self._streams[name] = self.keyed(key)
         return stream
+
+    def keyed(self, key: int) -> Stream:
+        """The stream of a name whose `stream_key` is `key`, for callers that have checked their
+        names' keys are distinct (a world's streams, keyed once per scenario): no bookkeeping."""
+        base = self._base
+        if base is None:
+            base = self._base = self.entropy() << 32
+        return Stream(base | key)

@@ -38,21 +38,34 @@ def series_names(targets: list[str], militias: list[str], strikers: list[str]) -
     return names
 
 
+class TallyLayout:
+    """What every trial's tally shares: series names and indices, months and their edges, and
+    which series are kept by month."""
+
+    __slots__ = ("names", "index", "months", "edges", "monthly_of", "is_monthly")
+
+    def __init__(self, names: list[str], months: list[str], edges: list[float]):
+        self.names = names
+        self.index = {n: i for i, n in enumerate(names)}
+        self.months = months
+        self.edges = edges
+        self.monthly_of = [j for j, n in enumerate(names) if n.startswith(MONTHLY_PREFIXES)]
+        monthly = set(self.monthly_of)
+        self.is_monthly = [j in monthly for j in range(len(names))]
+
+
 class Tally:
     """Counts of one trial. A monthly series is kept only by month (its total is the sum);
     the others only as totals. `add(series_index, now, amount)` records either kind."""
 
     __slots__ = ("names", "index", "counts", "monthly", "monthly_of", "edges", "months")
 
-    def __init__(self, names: list[str], months: list[str], edges: list[float]):
-        self.names = names
-        self.index = {n: i for i, n in enumerate(names)}
-        self.counts = [0] * len(names)
-        self.months = months
-        self.edges = edges
-        self.monthly_of = [j for j, n in enumerate(names) if n.startswith(MONTHLY_PREFIXES)]
-        monthly = set(self.monthly_of)
-        self.monthly = [[0] * len(months) if j in monthly else None for j in range(len(names))]
+    def __init__(self, layout: TallyLayout):
+        self.names, self.index, self.months = layout.names, layout.index, layout.months
+        self.edges, self.monthly_of = layout.edges, layout.monthly_of
+        self.counts = [0] * len(layout.names)
+        n = len(layout.months)
+        self.monthly = [[0] * n if monthly else None for monthly in layout.is_monthly]
 
     def add(self, series: int, now: float, amount: int = 1) -> None:
         row = self.monthly[series]

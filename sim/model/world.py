@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import simpy
 
@@ -19,8 +20,8 @@ from sim.model.harm import HarmAccount, RetaliationRule
 from sim.model.milestones import MilestoneTracker, max_rung
 from sim.model.militia import AttackChannel, Militia
 from sim.model.shocks import RandomShock, ScheduledShock
-from sim.model.streams import Streams
-from sim.model.tally import Tally, month_edges, series_names
+from sim.model.streams import PARAMETERS_STREAM, Streams, stream_key
+from sim.model.tally import Tally, TallyLayout, month_edges, series_names
 from sim.scenario.schema import IncidentFilter, Scenario
 
 
@@ -45,6 +46,50 @@ class Arsenal:
         hits = stream.binomial(count, (1.0 - p_intercept) * self.p_hit[w])
         casualties = stream.poisson(hits * self.casualties_mean[w]) if hits else 0
         return hits, casualties, stream.binomial(casualties, self.death_share[w])
+
+
+class ChannelPlan(NamedTuple):
+    """A militia's attack channel on one target, as every trial builds it."""
+
+    target: str
+    stream: int  # the key of its stream's name (see `Blueprint.stream_key`)
+    rate_per_day: float
+    hit_cum: list[float]
+    series: tuple[int, int, int, int, int]
+    route: tuple[str, str, str, str]
+    initial_restraint: tuple[float, float, bool] | None  # (factor, remaining days, redirect)
+
+
+class MilitiaPlan(NamedTuple):
+    name: str
+    axis: bool
+    recovery_per_day: float
+    redirect_share: float
+    ramp_days: float
+    beta: float
+    channels: list[ChannelPlan]
+
+
+class RulePlan(NamedTuple):
+    name: str
+    owner: str
+    account: int
+    threshold: float
+    p_act: float  # the chance to act when deciding, allies' restraint included
+    cooldown_days: float
+    delay_days: float
+    discharge: float
+    response: list
+    stream: int
+
+
+class ShockPlan(NamedTuple):
+    name: str
+    day: float | None  # None: a random shock, arriving at `rate_per_day`
+    rate_per_day: float
+    probability: float
+    effects: list
+    stream: int
 
 
 class Route:
@@ -94,7 +139,9 @@ def tally_layout(scenario: Scenario) -> tuple[list[str], list[str], list[str]]:
 
 class Blueprint:
     """What every trial of a scenario shares, worked out once: series, months, weapons,
-    defences, and which harm accounts and milestones each kind of incident reaches."""
+    defences, which harm accounts and milestones each kind of incident reaches, and a plan of
+    each militia, channel, rule and shock (its numbers and its stream's key), so that building
+    a trial's world reads no scenario file objects."""
 
     def __init__(self, scenario: Scenario, edges: list[float] | None = None):
         """`edges`: day offsets where the time bins of the monthly series begin (after the
@@ -127,6 +174,69 @@ class Blueprint:
         self.shock_effects = {
             name: [compile_effect(self, e, None) for e in shock.effects] for name, shock in scenario.shocks.items()
         }
+        self.tally = TallyLayout(self.series, self.months, self.edges)
+        self._stream_names: dict[int, str] = {stream_key(PARAMETERS_STREAM): PARAMETERS_STREAM}
+        self.militias = self._plan_militias()
+        self.excitation = self._plan_excitation()
+        self.rules = [
+            RulePlan(rule_name, name, self.account_index[(name, r.harm)], r.threshold,
+                     r.probability * math.prod([1.0 - a for a in r.ally_restraint.values()]),
+                     r.cooldown_days, r.delay_days, r.discharge, self.responses[(name, rule_name)],
+                     self.stream_key(f"rule:{name}:{rule_name}"))
+            for name, st in scenario.states().items() for rule_name, r in st.rules.items()
+        ]
+        self.shocks = [
+            ShockPlan(name, scenario.shock_day(spec), spec.rate_per_day or 0.0, spec.probability,
+                      self.shock_effects[name], self.stream_key(f"shock:{name}"))
+            for name, spec in scenario.shocks.items()
+        ]
+
+    def stream_key(self, name: str) -> int:
+        """The key of a stream the world makes; two names with one key would share draws."""
+        key = stream_key(name)
+        if self._stream_names.setdefault(key, name) != name:
+            raise ValueError(f"stream names {name!r} and {self._stream_names[key]!r} collide; rename one")
+        return key
+
+    def _plan_militias(self) -> list[MilitiaPlan]:
+        index = self.tally.index
+        plans = []
+        for name, spec in self.scenario.militias().items():
+            redirect = spec.redirect
+            channels = []
+            for target, ch in spec.attacks.items():
+                series = (
+                    index[f"attacks_on_{target}"], index[f"attacks_by_{name}"], index[f"hits_on_{target}"],
+                    index[f"casualties_on_{target}"], index[f"deaths_on_{target}"],
+                )
+                r = ch.initial_restraint
+                channels.append(ChannelPlan(
+                    target, self.stream_key(f"attacks:{name}:{target}"), ch.rate_per_day,
+                    self.hit_table(ch.weapons, target), series, (name, target, ch.location or target, "attack"),
+                    (r.factor, r.remaining_days, r.redirect) if r is not None else None,
+                ))
+            plans.append(MilitiaPlan(
+                name, spec.axis, spec.capacity_recovery_per_day, redirect.share if redirect else 0.0,
+                redirect.ramp_days if redirect else 1.0,
+                1.0 / spec.excitation.memory_days if spec.excitation else 0.0, channels,
+            ))
+        return plans
+
+    def _plan_excitation(self) -> list[tuple[str, str, str, float]]:
+        """(exciting militia, target, excited militia, jump α·β): an Axis member's attack on a
+        target excites the members that take their cue from it on the same target."""
+        militias = self.scenario.militias()
+        beta = {plan.name: plan.beta for plan in self.militias}
+        links = []
+        for name, spec in militias.items():
+            if not spec.axis:
+                continue
+            for target in spec.attacks:
+                for other_name, other in militias.items():
+                    alpha = other.excitation.from_.get(name, 0.0) if other.excitation else 0.0
+                    if alpha > 0.0 and target in other.attacks:
+                        links.append((name, target, other_name, alpha * beta[other_name]))
+        return links
 
     def hit_table(self, mix: dict[str, float], target: str) -> list[float]:
         """Cumulative P(the attack hits with weapon w) over weapons, for one channel: the
@@ -159,15 +269,16 @@ class Blueprint:
 class World:
     """One trial's actors, routes and counters, built from a scenario's blueprint."""
 
-    def __init__(self, blueprint: Blueprint | Scenario, seed: int, trial: int):
+    def __init__(self, blueprint: Blueprint | Scenario, seed: int, trial: int, streams: Streams | None = None):
+        """`streams`: the trial's streams if already made (they must be those of seed, trial)."""
         if isinstance(blueprint, Scenario):
             blueprint = Blueprint(blueprint)
         bp = self.blueprint = blueprint
         self.scenario = bp.scenario
         self.env = simpy.Environment()
-        self.streams = Streams(seed, trial)
+        self.streams = streams if streams is not None else Streams(seed, trial)
         self.horizon = bp.horizon
-        self.tally = Tally(bp.series, bp.months, bp.edges)
+        self.tally = Tally(bp.tally)
         self.arsenal = bp.arsenal
         self.defence = bp.defence
         self.accounts = [HarmAccount(n, a.decay_days, a.window_days) for _, n, a in bp.accounts]
@@ -175,9 +286,18 @@ class World:
         self._routes: dict[tuple, Route] = {}
         self.militias: dict[str, Militia] = {}
         self._build_militias()
-        self.rules: list[RetaliationRule] = []
-        self._build_rules()
-        self.shocks = self._build_shocks()
+        self.rules = [
+            RetaliationRule(p.name, p.owner, self.accounts[p.account], p.threshold, p.p_act,
+                            (), p.cooldown_days, p.delay_days, p.discharge, p.response,
+                            self.streams.keyed(p.stream), self)
+            for p in bp.rules
+        ]
+        self.shocks = [
+            ScheduledShock(p.name, p.day, p.probability, p.effects, self.streams.keyed(p.stream), self)
+            if p.day is not None else
+            RandomShock(p.name, p.rate_per_day, p.probability, p.effects, self.streams.keyed(p.stream), self)
+            for p in bp.shocks
+        ]
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -193,63 +313,23 @@ class World:
         return route
 
     def _build_militias(self) -> None:
-        s, tally, arsenal, bp = self.scenario, self.tally, self.arsenal, self.blueprint
-        militias = s.militias()
-        for name, spec in militias.items():
-            redirect = spec.redirect
-            m = Militia(
-                name, spec.axis, self, spec.capacity_recovery_per_day,
-                redirect.share if redirect else 0.0, redirect.ramp_days if redirect else 1.0,
+        bp = self.blueprint
+        for plan in bp.militias:
+            m = self.militias[plan.name] = Militia(
+                plan.name, plan.axis, self, plan.recovery_per_day, plan.redirect_share, plan.ramp_days,
             )
-            beta = 1.0 / spec.excitation.memory_days if spec.excitation else 0.0
-            for target, ch in spec.attacks.items():
-                hit_cum = bp.hit_table(ch.weapons, target)
-                series = (
-                    tally.index[f"attacks_on_{target}"], tally.index[f"attacks_by_{name}"],
-                    tally.index[f"hits_on_{target}"], tally.index[f"casualties_on_{target}"],
-                    tally.index[f"deaths_on_{target}"],
+            for ch in plan.channels:
+                m.channels[ch.target] = AttackChannel(
+                    m, ch.target, self, self.streams.keyed(ch.stream), ch.rate_per_day, ch.hit_cum,
+                    bp.arsenal.casualties_mean, bp.arsenal.death_share, plan.beta,
+                    self.route(*ch.route), ch.series,
                 )
-                m.channels[target] = AttackChannel(
-                    m, target, self, self.streams(f"attacks:{name}:{target}"), ch.rate_per_day,
-                    hit_cum, arsenal.casualties_mean, arsenal.death_share, beta,
-                    self.route(name, target, ch.location or target, "attack"),
-                    series,
-                )
-            self.militias[name] = m
-        for name, spec in militias.items():
-            if not spec.axis:
-                continue
-            for target, channel in self.militias[name].channels.items():
-                for other_name, other in militias.items():
-                    alpha = other.excitation.from_.get(name, 0.0) if other.excitation else 0.0
-                    receiver = self.militias[other_name].channels.get(target)
-                    if alpha > 0.0 and receiver is not None:
-                        if receiver is channel:
-                            channel.self_jump = alpha * receiver.beta
-                        else:
-                            channel.excites.append((receiver, alpha * receiver.beta))
-
-    def _build_rules(self) -> None:
-        for name, st in self.scenario.states().items():
-            for rule_name, r in st.rules.items():
-                response = self.blueprint.responses[(name, rule_name)]
-                self.rules.append(RetaliationRule(
-                    rule_name, name, self.accounts[self.blueprint.account_index[(name, r.harm)]],
-                    r.threshold, r.probability, list(r.ally_restraint.values()), r.cooldown_days,
-                    r.delay_days, r.discharge, response, self.streams(f"rule:{name}:{rule_name}"), self,
-                ))
-
-    def _build_shocks(self) -> list[ScheduledShock]:
-        shocks = []
-        for name, spec in self.scenario.shocks.items():
-            effects = self.blueprint.shock_effects[name]
-            stream = self.streams(f"shock:{name}")
-            day = self.scenario.shock_day(spec)
-            if day is None:
-                shocks.append(RandomShock(name, spec.rate_per_day, spec.probability, effects, stream, self))
+        for name, target, other, jump in bp.excitation:
+            channel, receiver = self.militias[name].channels[target], self.militias[other].channels[target]
+            if receiver is channel:
+                channel.self_jump = jump
             else:
-                shocks.append(ScheduledShock(name, day, spec.probability, effects, stream, self))
-        return shocks
+                channel.excites.append((receiver, jump))
 
     # --- running ----------------------------------------------------------------------------
 
@@ -258,7 +338,10 @@ class World:
         self.after(time - self.env.now, fn, *args)
 
     def after(self, delay: float, fn, *args) -> None:
-        event = self.env.timeout(max(delay, 0.0))
+        delay = max(delay, 0.0)
+        if self.env._now + delay >= self.horizon:
+            return  # never reached: the trial stops first (kept out of SimPy's queue, which it slows)
+        event = self.env.timeout(delay)
         event.callbacks.append(lambda _event: fn(*args))
 
     def incident(self, route: Route, now: float, hits: int, casualties: int, deaths: int) -> None:
@@ -290,15 +373,14 @@ class World:
         )
 
     def run(self) -> TrialOutcome:
-        s = self.scenario
-        for name, spec in s.militias().items():
-            m = self.militias[name]
-            for target, ch in spec.attacks.items():
+        for plan in self.blueprint.militias:
+            m = self.militias[plan.name]
+            for ch in plan.channels:
                 if ch.initial_restraint is not None:
-                    channel = m.channels[target]
-                    r = ch.initial_restraint
-                    channel.set_restraint(0.0, r.factor, r.remaining_days, r.redirect)
-                    self.at(r.remaining_days, channel.lift_restraint, channel.restraint_episode)
+                    channel = m.channels[ch.target]
+                    factor, days, redirect = ch.initial_restraint
+                    channel.set_restraint(0.0, factor, days, redirect)
+                    self.at(days, channel.lift_restraint, channel.restraint_episode)
             m.update_redirect(0.0, ramped=True)
             for channel in m.channels.values():
                 channel.start()
