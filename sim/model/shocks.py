@@ -44,8 +44,9 @@ class RandomShock(ScheduledShock):
         while True:
             wait = exponential() / self.rate
             if env.now + wait >= horizon:
-                # The next arrival is past the end of the trial: wait for nothing (returning
-                # would process the end of the process as one more event).
+                # The next arrival is past the end of the trial: wait on an event that never
+                # comes (returning would process the end of the process as one more event).
                 yield env.event()
-            yield timeout(wait)
-            self.fire()
+            else:
+                yield timeout(wait)
+                self.fire()
