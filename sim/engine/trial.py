@@ -11,4 +11,8 @@ def run_trial(scenario: Scenario | Blueprint, seed: int, trial: int, streams: St
     """Build trial `trial`'s world on its own random streams and run it to the horizon.
     Pass a `Blueprint` when running many trials of one scenario: it is the shared part;
     and the trial's `streams` if they are already made (a posterior draw used them)."""
-    return World(scenario, seed, trial, streams).run()
+    world = World(scenario, seed, trial, streams)
+    try:
+        return world.run()
+    finally:
+        world.release()

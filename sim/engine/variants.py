@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from sim.model.world import Blueprint, TrialOutcome, World
+from sim.engine.trial import run_trial
+from sim.model.world import Blueprint, TrialOutcome
 from sim.scenario.paths import with_values
 from sim.scenario.schema import Scenario
 
@@ -44,8 +45,8 @@ def run_variants(task: VariantTask) -> list[TrialOutcome | str]:
     for theta, trial in zip(task.thetas, task.trials, strict=True):
         try:
             scenario = variant(base, task.paths, theta)
-            out.append(World(Blueprint(scenario, list(task.edges) if task.edges is not None else None),
-                             task.seed, trial).run())
+            out.append(run_trial(Blueprint(scenario, list(task.edges) if task.edges is not None else None),
+                                 task.seed, trial))
         except (ValidationError, RuntimeError) as exc:
             out.append(f"{type(exc).__name__}: {exc}")
     return out

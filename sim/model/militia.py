@@ -175,7 +175,7 @@ class AttackChannel:
         self.nudged = False
 
     def start(self) -> None:
-        self.process = self.env.process(self._run())
+        self.process = self.world.start(self._run())
 
     # --- intensity --------------------------------------------------------------------------
 
@@ -267,7 +267,7 @@ class AttackChannel:
         its time."""
         env = self.env
         timeout, event = env.timeout, env.event
-        uniform = self.stream.start().uniform
+        uniform = self.stream.uniform
         exp, log = math.exp, math.log
         m = self.militia
         recovery = m.recovery

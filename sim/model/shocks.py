@@ -36,11 +36,11 @@ class RandomShock(ScheduledShock):
 
     def start(self) -> None:
         if self.rate > 0.0:
-            self.world.env.process(self._arrivals())
+            self.world.start(self._arrivals())
 
     def _arrivals(self):
         env, horizon = self.world.env, self.world.horizon
-        timeout, exponential = env.timeout, self.stream.start().exponential
+        timeout, exponential = env.timeout, self.stream.exponential
         while True:
             wait = exponential() / self.rate
             if env.now + wait >= horizon:

@@ -36,21 +36,22 @@ def stream_key(name: str) -> int:
 class Stream:
     """One independent stream: `uniform()` in [0, 1), plus small exact samplers."""
 
-    __slots__ = ("uniform", "_seed")
+    __slots__ = ("_random", "_seed")
 
     def __init__(self, seed: int):
         self._seed = seed
-        self.uniform = self._first_uniform
+        self._random = None  # the generator's `random`, once created
+
+    @property
+    def uniform(self):
+        """The stream's uniform sampler (a C function: cache it in a hot loop)."""
+        return self._random or self.start()._random
 
     def start(self) -> Stream:
-        """Create the generator now (before caching `uniform` in a hot loop)."""
-        if self._seed is not None:
-            self.uniform = random.Random(self._seed).random
-            self._seed = None
+        """Create the generator now."""
+        if self._random is None:
+            self._random = random.Random(self._seed).random
         return self
-
-    def _first_uniform(self) -> float:
-        return self.start().uniform()
 
     def exponential(self) -> float:
         """A unit exponential, by inversion (1 − U lies in (0, 1], so the log is finite)."""
