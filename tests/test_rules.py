@@ -410,6 +410,15 @@ def _generator():
     yield
 
 
+def test_an_event_queued_past_the_horizon_is_an_error_not_a_result():
+    """A trial ends when SimPy's queue is empty, which holds only because nothing past the
+    horizon is queued; code that broke that would process the event, and is stopped."""
+    w = _world(horizon_days=10.0)
+    w.env.timeout(12.0)
+    with pytest.raises(RuntimeError, match="past the horizon"):
+        w.run()
+
+
 def test_stream_samplers_match_their_distributions():
     s = Stream(12345)
     n = 20000
@@ -446,7 +455,7 @@ def test_event_count_is_the_number_of_simpy_events_processed():
         out = World(s, 1, 0).run()
     finally:
         simpy.Environment.step = original
-    assert out.n_events == len(counted) - 1 > 40  # the last step processes the horizon's marker
+    assert out.n_events == len(counted) - 1 > 40  # the last step finds the queue empty
 
 
 @pytest.mark.parametrize(("n", "p"), [(180, 0.05), (10, 0.3), (40, 0.9), (500, 0.2), (1, 0.5)])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import simpy
-from simpy.events import URGENT
+from simpy.core import EmptySchedule
 
 from sim.model.effects import compile_effect
 from sim.model.harm import HarmAccount, RetaliationRule
@@ -29,13 +29,6 @@ from sim.scenario.schema import IncidentFilter, Scenario
 class RunawayError(RuntimeError):
     """A trial processed more events than its scenario allows."""
 
-
-class _TrialEnded(Exception):
-    """The horizon's event was processed: every event before it has been."""
-
-
-def _end_trial(_event) -> None:
-    raise _TrialEnded
 
 
 class Arsenal:
@@ -356,7 +349,7 @@ class World:
     def after(self, delay: float, fn, *args) -> None:
         delay = max(delay, 0.0)
         if self.env._now + delay >= self.horizon:
-            return  # never reached: the trial stops first (kept out of SimPy's queue, which it slows)
+            return  # never reached: the trial ends at the horizon, when SimPy's queue is empty
         event = self.env.timeout(delay)
         event.callbacks.append(lambda _event: fn(*args))
 
@@ -370,20 +363,21 @@ class World:
                 account.deposit(now, amount)
 
     def _advance(self) -> int:
-        """Process every event before the horizon; return how many. A trial may not process more
+        """Process every event before the horizon; return how many. Nothing at or past the
+        horizon is ever queued (`after`, the channels and the random shocks keep such events
+        out), so the trial is over when SimPy's queue is empty. A trial may not process more
         than `run.max_events_per_trial` events: beyond that a feedback loop is running away
         (attacks that bring strikes that bring surges that bring attacks), and the trial stops
         with a `RunawayError` instead of running for ever."""
         env, horizon = self.env, self.horizon
-        end = env.event()  # at the horizon, before any other event of that instant
-        env.schedule(end, URGENT, horizon - env.now)
-        end.callbacks.append(_end_trial)
         step = env.step
         limit = self.scenario.run.max_events_per_trial
         try:
             for n in range(limit + 1):  # noqa: B007 - n is read when the loop ends by raising
                 step()
-        except _TrialEnded:
+        except EmptySchedule:
+            if env.now >= horizon:
+                raise RuntimeError(f"an event at day {env.now:g} was queued, past the horizon {horizon:g}") from None
             return n
         raise RunawayError(
             f"{limit:,} events by day {env.now:.1f} of {horizon:g}: the trial is running away (a feedback "
