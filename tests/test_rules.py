@@ -410,6 +410,24 @@ def _generator():
     yield
 
 
+def test_a_particles_blueprint_shares_what_its_values_leave_alone_and_runs_the_same():
+    from sim.engine.draws import ParameterDraws
+    from sim.engine.trial import run_trial
+    from sim.model.world import Blueprint
+    from sim.scenario import load_scenario
+
+    draws = ParameterDraws(load_scenario(SCENARIOS / "baseline.toml"))
+    first, other = draws.blueprint(0), draws.blueprint(1)
+    assert other.tally is first.tally and other.accounts is first.accounts and other._routes is first._routes
+    assert other.militias[1] is first.militias[1]  # hezbollah: no fitted value
+    assert other.militias[0] is not first.militias[0] and other.excitation is not first.excitation
+    changed = [a is not b for a, b in zip(other.rules, first.rules, strict=True)]
+    assert sum(changed) == 1  # only Iran's restraint of the US front carries a fitted value
+    alone = Blueprint(other.scenario)
+    for trial in range(8):
+        assert repr(run_trial(other, 3, trial)) == repr(run_trial(alone, 3, trial))
+
+
 def test_an_event_queued_past_the_horizon_is_an_error_not_a_result():
     """A trial ends when SimPy's queue is empty, which holds only because nothing past the
     horizon is queued; code that broke that would process the event, and is stopped."""

@@ -62,5 +62,6 @@ class ParameterDraws:
             if len(kept) >= _MAX_CACHED:
                 kept.clear()
             scenario = Scenario.model_validate(with_values(self.base, self.values(particle)), strict=False)
-            found = kept[particle] = Blueprint(scenario)
+            first = next(iter(kept.values()), None)  # the particles share what their values leave alone
+            found = kept[particle] = Blueprint(scenario, like=first)
         return found

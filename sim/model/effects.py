@@ -13,7 +13,18 @@
 from __future__ import annotations
 
 
-class Strike:
+class Effect:
+    """An effect is a value: two with the same numbers are equal (blueprints share equal plans)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None
+
+
+class Strike(Effect):
     __slots__ = ("route_key", "on", "capacity_loss", "casualties_mean", "death_share", "salvo", "series")
 
     def __init__(self, blueprint, by: str, spec):
@@ -49,7 +60,7 @@ class Strike:
         world.incident(world.route(*self.route_key), now, hits, casualties, deaths)
 
 
-class ForcedAttack:
+class ForcedAttack(Effect):
     __slots__ = ("by", "on", "hits", "casualties", "deaths")
 
     def __init__(self, spec):
@@ -61,7 +72,7 @@ class ForcedAttack:
         channel.record(world.env.now, self.hits, self.casualties, self.deaths)
 
 
-class Surge:
+class Surge(Effect):
     __slots__ = ("militias", "amplitude", "decay_days")
 
     def __init__(self, spec):
@@ -74,7 +85,7 @@ class Surge:
             world.militias[name].surge(now, self.amplitude, self.decay_days)
 
 
-class Restraint:
+class Restraint(Effect):
     __slots__ = ("militias", "front", "factor", "duration_days", "redirect")
 
     def __init__(self, spec):
