@@ -57,6 +57,24 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     return simulate_trials(_scenario_from_json(task.scenario_json), task.seed, task.start, task.stop)
 
 
+BLOCK_TRIALS = 250  # trials whose random streams are seeded, and posterior particles picked, together
+
+
+def _next_streams(seed: int, start: int, stop: int, draws: ParameterDraws | None, particles: np.ndarray) -> list[Streams]:
+    """The streams of the next block of trials from `start`, last first, each with its entropy
+    drawn (and, with a posterior, its particle picked into `particles`). Done block by block
+    rather than trial by trial, numpy's `SeedSequence` runs with its code in the processor's
+    cache: between two trials' runs it took three times as long."""
+    block = [Streams(seed, trial) for trial in range(start, min(stop, start + BLOCK_TRIALS))]
+    for k, streams in enumerate(block):
+        if draws is not None:
+            particles[k] = draws.pick(streams)
+        else:
+            streams.entropy()
+    block.reverse()
+    return block
+
+
 def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> ChunkResult:
     n = stop - start
     blueprint = Blueprint(scenario)
@@ -69,14 +87,14 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
     monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int64)
     particle = np.full(n, -1, dtype=np.int32)
     failures = []
+    streams: list[Streams] = []
     for k, trial in enumerate(range(start, stop)):
+        if not streams:
+            streams = _next_streams(seed, trial, stop, draws, particle[k:])
         try:
-            if draws is not None:
-                streams = Streams(seed, trial)
-                particle[k] = draws.pick(streams)
-                out = run_trial(draws.blueprint(int(particle[k])), seed, trial, streams)
-            else:
-                out = run_trial(blueprint, seed, trial)
+            trial_streams = streams.pop()
+            plan = draws.blueprint(int(particle[k])) if draws is not None else blueprint
+            out = run_trial(plan, seed, trial, trial_streams)
             n_events[k] = out.n_events
             days[k] = out.milestone_days
             rung[k] = out.max_rung

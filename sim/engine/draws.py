@@ -14,7 +14,7 @@ import hashlib
 from bisect import bisect_right
 from collections import OrderedDict
 
-from sim.model.streams import PARAMETERS_STREAM, Streams
+from sim.model.streams import PARAMETERS_STREAM, Streams, stream_key
 from sim.model.world import Blueprint
 from sim.scenario.loading import to_plain
 from sim.scenario.paths import with_values
@@ -22,6 +22,7 @@ from sim.scenario.schema import Scenario
 
 KEPT_SCENARIOS = 2  # scenarios whose particles a worker keeps, the most recently used
 _MAX_CACHED = 5000  # particles kept for one scenario (each ~85 kB)
+PARAMETERS_KEY = stream_key(PARAMETERS_STREAM)
 _BLUEPRINTS: OrderedDict[str, dict[int, Blueprint]] = OrderedDict()
 
 
@@ -42,7 +43,7 @@ class ParameterDraws:
 
     def pick(self, streams: Streams) -> int:
         """The particle of the trial whose streams these are."""
-        u = streams(PARAMETERS_STREAM).uniform()
+        u = streams.keyed(PARAMETERS_KEY).uniform()  # not kept by `streams`: the trial draws it once
         return min(bisect_right(self.cumulative, u), len(self.cumulative) - 1)
 
     def values(self, particle: int) -> dict[str, float]:
