@@ -28,6 +28,9 @@ class ScheduledShock:
 
 
 class RandomShock(ScheduledShock):
+    """Arrivals of a Poisson process of `rate` per day, each scheduled when the one before has
+    happened (a callback, as scheduled shocks: no SimPy process to start and release)."""
+
     __slots__ = ("rate",)
 
     def __init__(self, name, rate, probability, effects, stream, world):
@@ -36,17 +39,8 @@ class RandomShock(ScheduledShock):
 
     def start(self) -> None:
         if self.rate > 0.0:
-            self.world.start(self._arrivals())
+            self.world.after(self.stream.exponential() / self.rate, self.arrive)
 
-    def _arrivals(self):
-        env, horizon = self.world.env, self.world.horizon
-        timeout, exponential = env.timeout, self.stream.exponential
-        while True:
-            wait = exponential() / self.rate
-            if env.now + wait >= horizon:
-                # The next arrival is past the end of the trial: wait on an event that never
-                # comes (returning would process the end of the process as one more event).
-                yield env.event()
-            else:
-                yield timeout(wait)
-                self.fire()
+    def arrive(self) -> None:
+        self.fire()
+        self.start()
