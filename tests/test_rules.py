@@ -428,6 +428,29 @@ def test_a_particles_blueprint_shares_what_its_values_leave_alone_and_runs_the_s
         assert repr(run_trial(other, 3, trial)) == repr(run_trial(alone, 3, trial))
 
 
+@pytest.mark.parametrize("name", ["baseline", "history_2023_2024", "israel_lower_threshold"])
+def test_the_event_loops_inline_deposit_is_harm_account_deposit(name, monkeypatch):
+    """Attacks write their deposit into a single decaying account inline; through
+    `HarmAccount.deposit` every trial comes out the same, to the last bit of every account."""
+    import sim.model.militia as militia
+    from sim.model.world import Blueprint
+    from sim.scenario import load_scenario
+
+    blueprint = Blueprint(load_scenario(SCENARIOS / f"{name}.toml"))
+
+    def trials():
+        out = []
+        for trial in range(12):
+            w = World(blueprint, 4, trial)
+            out.append((repr(w.run()), [(a.value, a.t) for a in w.accounts]))
+        return out
+
+    inline = trials()
+    monkeypatch.setattr(militia, "single_decaying", lambda deposits: (None, None))
+    assert trials() == inline
+    assert sum(len(v) for _, v in inline) and any(value for _, v in inline for value, _ in v)
+
+
 def test_an_event_queued_past_the_horizon_is_an_error_not_a_result():
     """A trial ends when SimPy's queue is empty, which holds only because nothing past the
     horizon is queued; code that broke that would process the event, and is stopped."""

@@ -36,6 +36,15 @@ HALF_DECAY = math.exp(-0.5)  # capacity deficit left after a look-ahead window o
 NEGLIGIBLE_DEFICIT = 1e-9
 
 
+def single_decaying(deposits: list[tuple]) -> tuple:
+    """(account, amount) when an attack deposits into one decaying account only, the common
+    case, which the event loop then writes inline (a call per attack costs ~2% of a run);
+    (None, None) otherwise."""
+    if len(deposits) == 1 and deposits[0][0].decay_days is not None:
+        return deposits[0]
+    return None, None
+
+
 class Militia:
     """A faction's shared state: capacity, surges, restraint-driven redirection of effort.
 
@@ -280,6 +289,7 @@ class AttackChannel:
         attacks = self.attacks
         excites, milestones_any = self.excites, self.milestones_any
         deposits_any = [(account, per_incident) for account, per_incident, *_ in self.deposits if per_incident]
+        one, one_amount = single_decaying(deposits_any)
         inf, half_decay, negligible = INF, HALF_DECAY, NEGLIGIBLE_DEFICIT
         horizon = self.world.horizon
         candidate = False
@@ -348,8 +358,14 @@ class AttackChannel:
                     for milestone in milestones_any:
                         if milestone.t is None:
                             milestone.observe(now, 0, 0, 0)
-                    for account, amount in deposits_any:
-                        account.deposit(now, amount)
+                    if one is not None:  # `HarmAccount.deposit` into a decaying account, inline
+                        value = one.value = one.value * exp((one.t - now) / one.decay_days) + one_amount
+                        one.t = now
+                        if value >= one.trigger or now >= one.next_ready:
+                            one.consider(now)
+                    else:
+                        for account, amount in deposits_any:
+                            account.deposit(now, amount)
             lam_bar = next_bar
             candidate = False
             try:
