@@ -30,7 +30,6 @@ class RunawayError(RuntimeError):
     """A trial processed more events than its scenario allows."""
 
 
-
 class Arsenal:
     """Weapon types by index, and the outcome of one projectile against a defence."""
 
@@ -205,7 +204,7 @@ class Blueprint:
         if (self.series, self.months, self.edges) == (like.series, like.months, like.edges):
             self.series, self.monthly_series, self.months = like.series, like.monthly_series, like.months
             self.edges, self.tally = like.edges, like.tally
-        if self.arsenal.names == like.arsenal.names and self.scenario.weapons == like.scenario.weapons:
+        if self.scenario.weapons == like.scenario.weapons:
             self.arsenal = like.arsenal
         if self.defence == like.defence:
             self.defence = like.defence
