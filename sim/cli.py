@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sys
 import threading
 import traceback
 from pathlib import Path
@@ -36,7 +35,7 @@ class Command(click.Group):
             hint = f" Completed chunks are kept: resume with the same command and {ctx.meta['resume']}." \
                 if "resume" in ctx.meta else ""
             click.echo(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}.{hint}", err=True)
-            _exit_now(143 if isinstance(e, Terminated) else 130)
+            ctx.exit(143 if isinstance(e, Terminated) else 130)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as e:  # noqa: BLE001 - last resort: a bug, reported briefly
@@ -44,16 +43,6 @@ class Command(click.Group):
                 traceback.print_exc()
             click.echo(f"internal error: {type(e).__name__}: {e} (set ESCSIM_DEBUG=1 for the traceback)", err=True)
             ctx.exit(1)
-
-
-def _exit_now(code: int) -> None:
-    """Leave a stopped job at once. What it keeps is on disk already (checkpointed chunks; its
-    partial outputs removed, its workers told to stop and bound to die with it); the
-    interpreter's own shutdown would also join the worker pool's internal thread, which a pool
-    stopped mid-task can leave waiting for ever (seen once in about 200 stopped runs)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 class Terminated(KeyboardInterrupt):

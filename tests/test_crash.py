@@ -163,3 +163,30 @@ def test_a_fit_losing_a_worker_or_stopped_by_ctrl_c_completes_to_the_same_files(
     assert done.returncode == 0, done.stderr
     for name in FIT_FILES:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def _large_result(size: int) -> bytes:
+    return b"x" * size
+
+
+def test_a_pool_stopped_while_a_worker_sends_its_result_lets_go():
+    """Stopping a job stops its workers' tasks in flight (`LocalPool.shutdown`); a worker stopped
+    while it was sending a result leaves half a message in the result pipe, which the pool's
+    manager thread would wait to finish for ever (and the interpreter's exit with it). A result
+    of 400 MB takes about half a second to send: stops at several points of it."""
+    from sim.runs.executors import LocalPool
+
+    hung = []
+    for delay in (0.3, 0.45, 0.6, 0.8):
+        pool = LocalPool(1)
+        future = pool.submit(_large_result, 400_000_000)
+        manager = pool._pool._executor_manager_thread
+        deadline = time.time() + 30
+        while not future.running() and time.time() < deadline:
+            time.sleep(0.001)
+        time.sleep(delay)
+        pool.shutdown(wait=False, cancel_futures=True)
+        manager.join(20)
+        if manager.is_alive():
+            hung.append(delay)
+    assert not hung, f"the pool's manager thread hung after stops at {hung} s"

@@ -18,6 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from sim.errors import InputError
 
 CONNECT_TIMEOUT_S = 10
+STOP_SECONDS = 10  # the longest a stopped worker is waited for
 PR_SET_PDEATHSIG = 1  # prctl(2) option: a signal the kernel sends when the parent thread dies
 
 
@@ -113,8 +114,18 @@ class LocalPool(Executor):
         rather than after them (a sweep's task can run for minutes). Nothing they did is lost:
         finished tasks are checkpointed, and these are run again on resume."""
         if cancel_futures and not wait:
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
+            for process in processes:
                 process.terminate()
+            for process in processes:
+                process.join(STOP_SECONDS)
+            # A worker stopped while sending its result leaves half a message in the result pipe,
+            # which the pool's manager thread would wait to finish for ever (and the command's exit
+            # with it). With the workers gone, closing the pool's own end, which it never writes
+            # to, makes that read end instead: the thread sees a broken pool and cleans up.
+            results = getattr(self._pool, "_result_queue", None)
+            if results is not None and not any(p.is_alive() for p in processes):
+                results._writer.close()
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
