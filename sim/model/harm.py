@@ -18,7 +18,8 @@ exp = math.exp
 
 
 class HarmAccount:
-    """A decaying, windowed or cumulative sum of harm; `rules` are checked on every deposit."""
+    """A decaying, windowed or cumulative sum of harm. After a deposit its `rules` decide as the
+    module docstring says; they are looked at only when one of them can (see `trigger`)."""
 
     __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "trigger", "next_ready")
 
