@@ -10,6 +10,8 @@ The Python API mirrors the command line and returns pandas objects:
     result.trials           # one row per trial
     swept = sim.sweep("scenarios/sweeps/tornado_baseline.toml", trials_per_point=200)
     swept.sensitivity       # sensitivity.csv as a DataFrame
+    lower = scenario.with_changes({"actors.israel.rules.strike_in_iraq.threshold": 60.0})
+    sim.run("scenarios/baseline.toml", overrides=["actors.israel.rules.strike_in_iraq.threshold=60"])
 
 Names are imported on first use, so a worker process that only simulates does not load the
 report and storage libraries.
@@ -35,6 +37,11 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+
+def __dir__() -> list[str]:
+    """The public API (the names are imported on first use, so they are not module globals yet)."""
+    return sorted({*__all__, *(k for k in globals() if not k.startswith("_"))} - {"annotations", "importlib"})
 
 
 def __getattr__(name: str):

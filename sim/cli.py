@@ -53,6 +53,14 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
+SET_HELP = ("Set a scenario value after the file is read, as a child scenario would (repeatable): "
+            "KEY.PATH=VALUE, the value read as TOML, e.g. actors.israel.rules.strike_in_iraq.threshold=60.")
+
+
+def set_option(help_text: str = SET_HELP):
+    return click.option("--set", "settings", multiple=True, metavar="KEY.PATH=VALUE", help=help_text)
+
+
 @click.group(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="escalation-sim")
 def main() -> None:
@@ -63,7 +71,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
-def validate(scenario: Path) -> None:
+@set_option(SET_HELP + " For a sweep spec: of its base scenario.")
+def validate(scenario: Path, settings) -> None:
     """Check FILE without running anything. A scenario is printed resolved (after extends), as TOML;
     a sweep spec or a calibration targets file (told apart by its [sweep] or [fit] table) is checked
     whole, with the scenario it names, and summed up in one line."""
@@ -72,10 +81,15 @@ def validate(scenario: Path) -> None:
     from sim.scenario import load_scenario
 
     kind = input_kind(scenario)
-    if kind != "scenario":
-        click.echo((sweep_line if kind == "sweep spec" else targets_line)(scenario))
+    if kind == "sweep spec":
+        click.echo(sweep_line(scenario, settings))
         return
-    resolved = load_scenario(scenario)
+    if kind != "scenario":
+        if settings:
+            raise InputError(f"error: --set: expected a scenario or a sweep spec to set values in, found {kind} {scenario}")
+        click.echo(targets_line(scenario))
+        return
+    resolved = load_scenario(scenario, overrides=settings)
     click.echo(scenario_toml(resolved), nl=False)
     click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)
 
@@ -89,14 +103,15 @@ def validate(scenario: Path) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/<scenario>-<time>).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in --out.")
+@set_option()
 @click.pass_context
-def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume) -> None:
+def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, settings) -> None:
     """Run SCENARIO's Monte Carlo trials; print a summary and write the run folder."""
     from sim.runs.runner import run as run_scenario
     from sim.runs.table import summary_text
     from sim.scenario import load_scenario
 
-    resolved = load_scenario(scenario)
+    resolved = load_scenario(scenario, overrides=settings)
     if out is None:
         if resume:
             raise InputError("error: --resume: expected --out naming the folder of the run to complete, found none")
@@ -104,9 +119,9 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume) -> N
         out = Path("runs") / f"{resolved.scenario.name}-{stamp}"
     ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers,
-                                                          scheduler=scheduler, out=out)]
+                                                          scheduler=scheduler, out=out), *_settings(settings)]
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
-                          resume=resume, command=command + (["--resume"] if resume else []))
+                          resume=resume, command=command + (["--resume"] if resume else []), overrides=settings)
     click.echo(summary_text(result))
 
 
@@ -122,14 +137,15 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume) -> N
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/sweep-<name>-<time>).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted sweep in --out.")
+@set_option(SET_HELP + " Sets the base scenario's values (a swept key is still swept).")
 @click.pass_context
-def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, out, resume) -> None:
+def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, out, resume, settings) -> None:
     """Run the sensitivity design of sweep SPEC; write points, indices and a report."""
     from sim.sweeps.runner import sweep as run_sweep
     from sim.sweeps.spec import load_sweep
     from sim.sweeps.summary import sweep_text
 
-    loaded = load_sweep(spec)
+    loaded = load_sweep(spec, overrides=settings)
     if out is None:
         if resume:
             raise InputError("error: --resume: expected --out naming the folder of the sweep to complete, found none")
@@ -137,9 +153,10 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
         out = Path("runs") / f"sweep-{loaded.name}-{stamp}"
     ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "sweep", str(spec), *_options(samples=samples, trials_per_point=trials_per_point, seed=seed,
-                                                       workers=workers, scheduler=scheduler, out=out)]
+                                                       workers=workers, scheduler=scheduler, out=out), *_settings(settings)]
     result = run_sweep(loaded, samples=samples, trials_per_point=trials_per_point, seed=seed, workers=workers,
-                       scheduler=scheduler, out=out, resume=resume, command=command + (["--resume"] if resume else []))
+                       scheduler=scheduler, out=out, resume=resume, command=command + (["--resume"] if resume else []),
+                       overrides=settings)
     click.echo(sweep_text(result))
 
 
@@ -151,7 +168,9 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/compare-<time>).")
-def compare(items, trials, seed, workers, scheduler, out) -> None:
+@set_option("Set a value in the scenarios after they are read (repeatable): [N:]KEY.PATH=VALUE, the value read "
+            "as TOML; with N: only in the N-th scenario (1 = the first), else in every scenario file.")
+def compare(items, trials, seed, workers, scheduler, out, settings) -> None:
     """Compare scenarios (files, or finished run folders of the same seed and trial count) trial by trial."""
     from sim.comparison.runner import compare as run_compare
     from sim.comparison.summary import compare_text
@@ -159,9 +178,9 @@ def compare(items, trials, seed, workers, scheduler, out) -> None:
     if out is None:
         out = Path("runs") / f"compare-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     command = ["escsim", "compare", *map(str, items), *_options(trials=trials, seed=seed, workers=workers,
-                                                                 scheduler=scheduler, out=out)]
+                                                                 scheduler=scheduler, out=out), *_settings(settings)]
     click.echo(compare_text(run_compare(list(items), trials=trials, seed=seed, workers=workers, scheduler=scheduler,
-                                        out=out, command=command)))
+                                        out=out, command=command, overrides=settings)))
 
 
 @main.command()
@@ -217,6 +236,11 @@ def report(folder: Path) -> None:
         raise InputError(f"error: {folder}: expected a finished run, sweep or comparison folder (with manifest.json) "
                          "or a calibration fit folder (with fit.toml and posterior.parquet), found neither")
     click.echo(f"wrote {folder}/ ({', '.join(p.name for p in written)})")
+
+
+def _settings(settings) -> list[str]:
+    """`--set` words as command-line words."""
+    return [word for setting in settings for word in ("--set", setting)]
 
 
 def _options(**options) -> list[str]:

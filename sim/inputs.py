@@ -23,11 +23,11 @@ def input_kind(path: Path) -> str:
     return "scenario"
 
 
-def sweep_line(path: Path) -> str:
-    """Check a sweep spec (and its base scenario); one line saying what it would run."""
+def sweep_line(path: Path, overrides=None) -> str:
+    """Check a sweep spec (and its base scenario, with `overrides` set); one line saying what it would run."""
     from sim.sweeps.spec import design_size, load_sweep
 
-    sweep = load_sweep(path)
+    sweep = load_sweep(path, overrides=overrides)
     meta = sweep.spec.sweep
     return (f"{path}: valid sweep spec '{sweep.name}': {sweep.design} design over {len(sweep.parameters)} parameters of "
             f"scenario {sweep.scenario.scenario.name}, {design_size(sweep.spec):,} points × {meta.trials_per_point:,} trials")

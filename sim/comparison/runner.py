@@ -18,8 +18,10 @@ import itertools
 import shlex
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,14 +79,18 @@ def compare(
     out: str | Path | None = None,
     progress: bool | None = None,
     command: list[str] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
 ) -> CompareResult:
-    """Compare scenarios (files, run with common random numbers) and finished run folders."""
+    """Compare scenarios (files, run with common random numbers) and finished run folders.
+    `overrides` set scenario values as `--set` does: a mapping (key path → value) for every
+    scenario file, or `--set` words, each for every scenario file or, prefixed `N:`, for the N-th."""
     if len(items) < 2:
         raise InputError(f"error: compare: expected at least two scenarios or run folders, found {len(items)}")
+    per_item = arm_overrides(overrides, items)
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="escsim-compare-"))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"error: --out {out}: expected a new or empty folder, found one with files")
-    sources = [_source(Path(item)) for item in items]
+    sources = [_source(Path(item), changes) for item, changes in zip(items, per_item, strict=True)]
     seed, trials = _pairing(sources, seed, trials)
     if trials > MAX_COMPARE_TRIALS:
         raise InputError(
@@ -94,12 +100,13 @@ def compare(
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     arms, names = [], set()
-    for path, scenario, manifest in sources:
+    for (path, scenario, manifest), changes in zip(sources, per_item, strict=True):
         name = _unique(scenario.scenario.name, names)
         if manifest is None:
             result = run(scenario, trials=trials, seed=seed, workers=workers, scheduler=scheduler,
                          out=out / "runs" / name, progress=progress,
-                         command=["escsim", "run", str(path), "--trials", str(trials), "--seed", str(seed)])
+                         command=["escsim", "run", str(path), "--trials", str(trials), "--seed", str(seed),
+                                  *(w for s in changes for w in ("--set", s))], overrides=changes)
             arms.append(Arm(name, result.out, result.manifest, scenario))
         else:
             arms.append(Arm(name, path, manifest, scenario))
@@ -110,7 +117,8 @@ def compare(
     manifest = {
         "kind": "compare",
         "scenarios": [{"name": a.name, "folder": str(a.folder), "description": a.scenario.scenario.description,
-                       "config_hash": a.manifest.get("config_hash")} for a in arms],
+                       "config_hash": a.manifest.get("config_hash"), "set": changes}
+                      for a, changes in zip(arms, per_item, strict=True)],
         "seed": seed,
         "trials": trials,
         "started_at": started.isoformat(timespec="seconds"),
@@ -129,8 +137,32 @@ def compare(
     return CompareResult(out, table, manifest, arms)
 
 
-def _source(path: Path) -> tuple[Path, Scenario, dict | None]:
-    """A scenario file (to run) or a finished run folder (to read)."""
+def arm_overrides(overrides: Mapping[str, Any] | Sequence[str] | None, items: list) -> list[list[str]]:
+    """The `--set` words for each item: a word `N:KEY=VALUE` goes to the N-th item only (1 = the first),
+    any other to every item."""
+    if not overrides:
+        return [[] for _ in items]
+    words = manifests.override_words(overrides)
+    out: list[list[str]] = [[] for _ in items]
+    for word in words:
+        head, colon, rest = word.partition(":")
+        if colon and head.strip().isdigit() and "=" not in head:
+            n = int(head)
+            if not 1 <= n <= len(items):
+                raise InputError(f"error: --set {word}: expected a scenario number from 1 to {len(items)} before ':', "
+                                 f"found {n}")
+            out[n - 1].append(rest)
+        else:
+            for changes in out:
+                changes.append(word)
+    return out
+
+
+def _source(path: Path, changes: list[str] = ()) -> tuple[Path, Scenario, dict | None]:
+    """A scenario file (to run, with its `--set` changes) or a finished run folder (to read)."""
+    if path.is_dir() and changes:
+        raise InputError(f"error: --set {changes[0]}: expected a scenario file to set it in, found the run folder "
+                         f"{path} (a finished run is read as it is); number the --set (N:KEY=VALUE) for the files only")
     if path.is_dir():
         manifest_file = path / "manifest.json"
         if not manifest_file.is_file() or not (path / "trials.parquet").is_file():
@@ -140,7 +172,7 @@ def _source(path: Path) -> tuple[Path, Scenario, dict | None]:
         if manifest.get("kind", "run") != "run":
             raise InputError(f"error: {manifest_file}: kind: expected a run folder, found a {manifest.get('kind')} folder")
         return path, load_scenario(path / "scenario.toml"), manifest
-    return path, load_scenario(path), None
+    return path, load_scenario(path, overrides=list(changes)), None
 
 
 def _pairing(sources, seed: int | None, trials: int | None) -> tuple[int, int]:

@@ -2,8 +2,8 @@
 
 A milestone is reached at the first time `count` matching incidents have fallen within
 `within_days` (or at the first matching incident when count is 1). Its rung is its place in
-the scenario's ladder (1 = lowest); a trial's max rung is the highest rung it reached, 0 if
-none.
+the scenario's ladder (1 = lowest; 0 for a milestone tracked off the ladder); a trial's max rung
+is the highest rung it reached, 0 if none.
 """
 
 from __future__ import annotations

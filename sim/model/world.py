@@ -167,7 +167,8 @@ class Blueprint:
         ]
         self.account_index = {(o, n): i for i, (o, n, _) in enumerate(self.accounts)}
         self.milestones = [
-            (name, scenario.ladder.index(name) + 1, spec) for name, spec in scenario.milestones.items()
+            (name, scenario.ladder.index(name) + 1 if name in scenario.ladder else 0, spec)
+            for name, spec in scenario.milestones.items()
         ]
         self._routes: dict[tuple, tuple[list, list]] = {}
         self.responses = {

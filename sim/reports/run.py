@@ -34,7 +34,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
     lay = summary.layout
     table = summary.table().set_index("metric")
     milestones = []
-    for name in lay.ladder:
+    for name in lay.ordered:
         row = table.loc[f"p_{name}"]
         median = float(table.loc[f"median_t_{name}", "estimate"])
         milestones.append({

@@ -23,6 +23,11 @@ class RunLayout:
     by_days: list[float]
     particles: bool = False  # trials draw their parameters from a posterior
 
+    @property
+    def ordered(self) -> list[str]:
+        """Every milestone, the ladder's rungs first (lowest first), then those tracked off it."""
+        return [*self.ladder, *(m for m in self.milestones if m not in self.ladder)]
+
     @classmethod
     def of(cls, scenario: Scenario) -> RunLayout:
         series, monthly, months = tally_layout(scenario)

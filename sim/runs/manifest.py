@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import platform
 import shlex
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -25,12 +26,24 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return found
 
 
-def api_command(source: str | None, trials: int, seed: int) -> list[str]:
-    return ["escsim", "run", source or "<scenario object>", "--trials", str(trials), "--seed", str(seed)]
+def api_command(source: str | None, trials: int, seed: int, overrides=None) -> list[str]:
+    return ["escsim", "run", source or "<scenario object>", "--trials", str(trials), "--seed", str(seed),
+            *(word for setting in override_words(overrides) for word in ("--set", setting))]
+
+
+def override_words(overrides) -> list[str]:
+    """Overrides as `--set` words (a mapping's values written as TOML), for manifests and commands."""
+    if not overrides:
+        return []
+    if isinstance(overrides, Mapping):
+        import tomli_w
+
+        return [f"{k}={tomli_w.dumps({'v': v}).removeprefix('v = ').strip()}" for k, v in overrides.items()]
+    return list(overrides)
 
 
 def run_manifest(scenario: Scenario, plan: dict, *, workers: int, executor: str, started: dt.datetime,
-                 elapsed: float, command: list[str], out: Path) -> dict:
+                 elapsed: float, command: list[str], out: Path, overrides=None) -> dict:
     return {
         "kind": "run",
         "scenario": scenario.scenario.name,
@@ -38,6 +51,7 @@ def run_manifest(scenario: Scenario, plan: dict, *, workers: int, executor: str,
         "config_hash": config_hash(scenario),
         "seed": plan["seed"],
         "trials": plan["trials"],
+        "set": override_words(overrides),
         "plan": plan,
         "workers": workers,
         "executor": executor,

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import tomli_w
 
 from sim.reports.run import write_run_report
 from sim.runs.layout import RunLayout, monthly_schema, trials_schema
 from sim.runs.storage import atomic_path, write_text
 from sim.runs.summary import Summary
-from sim.scenario import Scenario, to_plain
+from sim.scenario import Scenario
+from sim.scenario.loading import resolved_toml
 
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
 # Trials per row group: few row groups (small footers, quick reads) and bounded buffers.
@@ -123,5 +123,5 @@ class RunWriter:
 
 
 def scenario_toml(scenario: Scenario) -> str:
-    header = "# Resolved scenario (after extends), as run. `escsim run` on this file reproduces the run.\n"
-    return header + tomli_w.dumps(to_plain(scenario))
+    """The resolved scenario as the run folder's `scenario.toml` (see `resolved_toml`)."""
+    return resolved_toml(scenario)

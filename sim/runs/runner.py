@@ -16,8 +16,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -32,6 +34,7 @@ from sim.runs.outputs import RunWriter
 from sim.runs.storage import write_json
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
+from sim.scenario.loading import as_changes
 from sim.scenario.schema import MAX_TRIALS
 
 MAX_CHUNK_TRIALS = 1000
@@ -85,18 +88,22 @@ def run(
     resume: bool = False,
     progress: bool | None = None,
     command: list[str] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
 ) -> RunResult:
     """Run a scenario's Monte Carlo trials and write the run folder (see module docstring).
 
     `scenario` is a `Scenario` or a path to a scenario file; `trials` and `seed` default to the
     scenario's `[run]` table; `workers` to every available core; `out` to a new temporary
     folder; `scheduler` (tcp://HOST:PORT) runs the chunks on a Dask cluster instead of local
-    processes. `progress` None shows a bar only on a terminal.
+    processes. `progress` None shows a bar only on a terminal. `overrides` sets scenario values
+    (key path → value, or `--set` words) as `load_scenario` does; they are recorded in the manifest.
     """
     source = None
     if not isinstance(scenario, Scenario):
         source = str(scenario)
-        scenario = load_scenario(scenario)
+        scenario = load_scenario(scenario, overrides=overrides)
+    elif overrides:  # setting a value twice (the command line loads the file with them) changes nothing
+        scenario = scenario.with_changes(as_changes(overrides))
     trials = scenario.run.trials if trials is None else trials
     seed = scenario.run.seed if seed is None else seed
     if not 1 <= trials <= MAX_TRIALS:
@@ -127,8 +134,8 @@ def run(
     manifest = manifests.run_manifest(
         scenario, plan.as_dict(), workers=executor_workers(executor), executor=executor_name(executor),
         started=started,
-        elapsed=time.perf_counter() - clock, command=command or manifests.api_command(source, trials, seed),
-        out=out,
+        elapsed=time.perf_counter() - clock, command=command or manifests.api_command(source, trials, seed, overrides),
+        out=out, overrides=overrides,
     )
     writer.write_report(manifest)
     write_json(out / "manifest.json", manifest)

@@ -67,7 +67,7 @@ class Summary:
     def table(self) -> pd.DataFrame:
         rows: list[tuple[str, float, float, float]] = []
         lay = self.layout
-        order = [lay.milestones.index(m) for m in lay.ladder]
+        order = [lay.milestones.index(m) for m in lay.ordered]
         for j in order:
             name = lay.milestones[j]
             rows.append((f"p_{name}", *wilson(int(self.reached[j]), self.n)))

@@ -17,6 +17,7 @@ import stat
 import tomllib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sim.errors import MAX_LISTED, InputError, problems_error
 from sim.scenario.schema import MAX_PARTICLES, Scenario, check_references
 
 MAX_EXTENDS_DEPTH = 16
+MAX_EXTENDS_FILES = 64  # files in one scenario's extends graph
 MAX_FILE_BYTES = 2_000_000
 MAX_POSTERIOR_BYTES = 50_000_000  # a posterior of MAX_PARTICLES particles × 12 parameters is about 10 MB
 MAX_DEPTH = 32  # tables and lists nested in one file (the shipped files nest at most 8 deep)
@@ -55,37 +57,192 @@ class Resolved:
         return self.file
 
 
-def load_scenario(path: str | Path, named_by: str | None = None) -> Scenario:
+def load_scenario(path: str | Path, named_by: str | None = None,
+                  overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Scenario:
     """Read, resolve `extends`, validate and cross-check a scenario file. `named_by` says which key
-    of which file named it (a sweep's `sweep.base`), for the message when it cannot be read."""
+    of which file named it (a sweep's `sweep.base`), for the message when it cannot be read.
+    `overrides` sets values after the file is resolved, as a child scenario would: a mapping of key
+    paths to values (`{"actors.iri.attacks.israel.rate_per_day": 1.2}`) or `--set` words
+    (`"actors.iri.attacks.israel.rate_per_day=1.2"`, the value read as TOML)."""
     resolved = resolve(Path(path), named_by=named_by)
+    if overrides:
+        apply_overrides(resolved, overrides)
     return validate(resolved.data, resolved)
 
 
-def resolve(path: Path, _chain: tuple[Path, ...] = (), named_by: str | None = None) -> Resolved:
-    """Read a TOML file and merge it over the file it `extends`, recursively."""
+class _Layer:
+    """One file of an `extends` graph: its own data (with `extends` removed) and its name in messages."""
+
+    def __init__(self, real: Path, shown: str, data: dict):
+        self.real, self.shown, self.data = real, shown, data
+
+
+def resolve(path: Path, named_by: str | None = None) -> Resolved:
+    """Read a TOML file and merge it over the files it `extends` (one file or a list of them).
+
+    The files are merged in one order, each once: for `extends = ["a.toml", "b.toml"]`, the files
+    `a.toml` extends, then `a.toml`, then those of `b.toml` not already in, then `b.toml`, then the
+    file itself; each file contributes only what it writes, so two what-ifs of one baseline combine
+    (the second does not put back the baseline's values the first changed). A later file wins
+    where two set the same key. A file's `append` table adds items to the end of lists merged so
+    far (a harm source, a rung of the ladder) without retyping them."""
+    layers = _linearize(Path(path), (), named_by, {})
+    merged: dict = {}
+    origin: dict[tuple, str] = {}
+    for layer in layers:
+        data = copy.deepcopy(layer.data)
+        appended = data.pop("append", None)
+        merged = deep_merge(merged, data)
+        origin.update({loc: layer.shown for loc in _leaf_paths(data)})
+        if appended is not None:
+            _append(merged, appended, layer.shown, origin)
+    return Resolved(merged, origin, layers[-1].shown)
+
+
+def _linearize(path: Path, chain: tuple[Path, ...], named_by: str | None, memo: dict[Path, list[_Layer]]) -> list[_Layer]:
+    """The files to merge for `path`, in order, each once (see `resolve`)."""
     shown = _shown(path)
     real = _real(path)
-    if real in _chain:
-        cycle = " -> ".join(_shown(p) for p in (*_chain, real))
+    if real in chain:
+        cycle = " -> ".join(_shown(p) for p in (*chain, real))
         # The offending key is the `extends` that closes the cycle, in the file that refers back.
-        raise InputError(f"error: {_shown(_chain[-1])}: extends: expected a chain of files without a cycle, found {cycle}")
-    if len(_chain) >= MAX_EXTENDS_DEPTH:
-        raise InputError(f"error: {_shown(_chain[-1])}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, "
-                         f"found more ({_shown(_chain[0])} -> ... -> {shown})")
-    data = read_toml(path, named_by=f"extends in {_shown(_chain[-1])}" if _chain else named_by)
+        raise InputError(f"error: {_shown(chain[-1])}: extends: expected files without a cycle, found {cycle}")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise InputError(f"error: {_shown(chain[-1])}: extends: expected at most {MAX_EXTENDS_DEPTH} levels of extends, "
+                         f"found more ({_shown(chain[0])} -> ... -> {shown})")
+    if real in memo:
+        return memo[real]
+    data = read_toml(path, named_by=named_by)
     _anchor_fit_path(data, path)
-    parent_name = data.pop("extends", None)
-    origin = {loc: shown for loc in _leaf_paths(data)}
-    if parent_name is None:
-        return Resolved(data, origin, shown)
-    if not isinstance(parent_name, str):
-        raise InputError(f"error: {shown}: extends: expected a file name (a string), found {_found(parent_name)}")
-    parent_path = (path.parent / parent_name)
-    parent = resolve(parent_path, (*_chain, real))
-    merged = deep_merge(parent.data, data)
-    parent.origin.update(origin)
-    return Resolved(merged, parent.origin, shown)
+    parents = data.pop("extends", None)
+    if isinstance(parents, str):
+        parents = [(parents, "extends")]
+    elif isinstance(parents, list) and parents and all(isinstance(p, str) for p in parents):
+        parents = [(p, f"extends[{i}]") for i, p in enumerate(parents)]
+    elif parents is not None:
+        raise InputError(f"error: {shown}: extends: expected a file name or a non-empty list of file names (strings), "
+                         f"found {_found(parents)}")
+    if "append" in data and not isinstance(data["append"], dict):
+        raise InputError(f"error: {shown}: append: expected a table of lists to append to, found {_found(data['append'])}")
+    layers: list[_Layer] = []
+    for name, key in parents or ():
+        for layer in _linearize(path.parent / name, (*chain, real), f"{key} in {shown}", memo):
+            if all(layer.real != have.real for have in layers):
+                layers.append(layer)
+    layers.append(_Layer(real, shown, data))
+    if len(layers) > MAX_EXTENDS_FILES:
+        raise InputError(f"error: {shown}: extends: expected at most {MAX_EXTENDS_FILES} files in all, found more")
+    memo[real] = layers
+    return layers
+
+
+def _append(merged: dict, appended: dict, shown: str, origin: dict[tuple, str], _loc: tuple = ()) -> None:
+    """Add each list of `appended` (a table shaped like the scenario) to the end of the list at the
+    same key path in `merged`, which must already hold one."""
+    for key, value in appended.items():
+        loc = (*_loc, key)
+        target = merged.get(key) if isinstance(merged, dict) else None
+        if isinstance(value, dict):
+            if not isinstance(target, dict):
+                raise InputError(f"error: {shown}: {path_text(('append', *loc))}: expected a table inherited from the "
+                                 f"files this one extends, found {'none' if target is None else _found(target)}")
+            _append(target, value, shown, origin, loc)
+        elif isinstance(value, list):
+            if not isinstance(target, list):
+                raise InputError(f"error: {shown}: {path_text(('append', *loc))}: expected a list inherited from the "
+                                 f"files this one extends to append to, found {'none' if target is None else _found(target)}")
+            start = len(target)
+            target.extend(copy.deepcopy(value))
+            origin[loc] = shown
+            for i, item in enumerate(value, start):
+                origin[(*loc, i)] = shown
+                if isinstance(item, dict):
+                    origin.update({sub: shown for sub in _leaf_paths(item, (*loc, i))})
+        else:
+            raise InputError(f"error: {shown}: {path_text(('append', *loc))}: expected a list of items to append, "
+                             f"found {_found(value)}")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """(key path, value) of a `--set KEY.PATH=VALUE` word; the value is read as TOML (a number,
+    true/false, a date, a "string", a [list] or an {inline table}); a bare word that is not TOML
+    is taken as a string."""
+    from sim.scenario.paths import PathError, parse
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise InputError(f"error: --set {text}: expected KEY.PATH=VALUE (e.g. actors.iri.attacks.israel.rate_per_day=1.2), "
+                         "found no '='" if not sep else f"error: --set {text}: expected a key path before '=', found none")
+    try:
+        parse(key)
+    except PathError:
+        raise InputError(f"error: --set {text}: expected a key path such as actors.iri.attacks.israel.rate_per_day "
+                         f"before '=', found {key!r}") from None
+    value = value.strip()
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        if not value or any(c in value for c in "[]{}\"\'\n"):
+            raise InputError(f"error: --set {text}: expected a TOML value after '=' (a number, true or false, a date, "
+                             "a quoted string, a [list] or an {inline table}), found one that does not parse") from None
+        parsed = value
+    return key, parsed
+
+
+def as_changes(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    """Overrides as a mapping of key path to value (`--set` words parsed)."""
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    return dict(parse_override(word) for word in overrides)
+
+
+def apply_overrides(resolved: Resolved, overrides: Mapping[str, Any] | Sequence[str]) -> None:
+    """Set each override's key path in the resolved data (creating tables as a child file would;
+    a list item `[i]` must exist), and record it as the origin of that key for messages."""
+    from sim.scenario.paths import parse
+
+    if isinstance(overrides, Mapping):
+        items = [(str(k), v, f"override {k}") for k, v in overrides.items()]
+    else:
+        items = [(*parse_override(word), f"--set {word}") for word in overrides]
+    for key, value, shown in items:
+        try:
+            parts = parse(key)
+        except ValueError:
+            raise InputError(f"error: {shown}: expected a key path such as actors.iri.attacks.israel.rate_per_day, "
+                             f"found {key!r}") from None
+        node: Any = resolved.data
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise InputError(f"error: {shown}: {path_text(tuple(parts[:i + 1]))}: expected an existing list "
+                                     "item to set, found none")
+                node = node[part]
+                continue
+            if not isinstance(node, dict):
+                raise InputError(f"error: {shown}: {path_text(tuple(parts[:i]))}: expected a table, found {_found(node)}")
+            if part not in node:
+                if isinstance(nxt, int):
+                    raise InputError(f"error: {shown}: {path_text(tuple(parts[:i + 1]))}: expected an existing list "
+                                     "to set an item of, found none")
+                node[part] = {}
+            node = node[part]
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise InputError(f"error: {shown}: {path_text(tuple(parts))}: expected an existing list item to set, "
+                                 "found none")
+        elif not isinstance(node, dict):
+            raise InputError(f"error: {shown}: {path_text(tuple(parts[:-1]))}: expected a table, found {_found(node)}")
+        node[last] = copy.deepcopy(value)
+        loc = tuple(parts)
+        if loc == ("parameters", "from_calibration") and isinstance(value, str) and value:
+            node[last] = str(_real(Path(value)))  # relative to the working directory
+        resolved.origin[loc] = shown
+        if isinstance(value, dict):
+            resolved.origin.update({sub: shown for sub in _leaf_paths(value, loc)})
 
 
 def read_bytes(path: Path, what: str, named_by: str | None = None, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -212,6 +369,13 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
     return scenario
 
 
+def with_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
+    """`scenario` with `changes` (key path → value) applied and validated (see `Scenario.with_changes`)."""
+    resolved = Resolved(to_plain(scenario), {}, f"scenario {scenario.scenario.name}")
+    apply_overrides(resolved, changes)
+    return validate(resolved.data, resolved)
+
+
 def _anchor_fit_path(data: dict, path: Path) -> None:
     """A fit folder is named relative to the file that names it: make it absolute here."""
     parameters = data.get("parameters")
@@ -259,10 +423,19 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
         raise InputError(f"error: {where}: expected posterior.parquet to hold numbers in {', '.join(names)} and weight, "
                          "found other values") from None
     command = fit["fit"].get("command", "") if isinstance(fit.get("fit"), dict) else ""
+    digest = fit_hash(fitted, weights, values)
+    expected = parameters.get("fit_hash")
+    if expected is not None and expected != digest:
+        loc = ("parameters", "fit_hash")
+        raise InputError(f"error: {resolved.file_of(loc)}: parameters.fit_hash: expected the fit in {folder} to be the one "
+                         f"this scenario was run with ({expected}), found another ({digest}): the fit has been made again "
+                         "since; remove fit_hash to use the fit as it is now")
     out = copy.deepcopy(data)
     out["parameters"] = {
         "posterior": {
             "fit": f"{folder.name}: {command}".strip(": "),
+            "folder": str(folder),
+            "hash": digest,
             "parameters": names,
             "paths": [apply[n] if n in apply else [fitted[n]] for n in names],
             "weights": weights,
@@ -270,6 +443,13 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
         }
     }
     return out
+
+
+def fit_hash(fitted: dict[str, str], weights: list[float], values: list[list[float]]) -> str:
+    """A hash of what a fit gives the trials that draw from it: its parameters, the key paths they
+    were fitted at, and the particles' weights and values (so a fit made again is told apart)."""
+    text = json.dumps({"parameters": fitted, "weights": weights, "values": values}, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _read_posterior(path: Path) -> dict[str, list]:
@@ -304,9 +484,32 @@ def to_plain(scenario: Scenario) -> dict:
 
 
 def config_hash(scenario: Scenario) -> str:
-    """A stable hash of the resolved scenario, for manifests and resume checks."""
-    text = json.dumps(to_plain(scenario), sort_keys=True, default=str)
+    """A stable hash of the resolved scenario, for manifests and resume checks (where a fit's
+    folder lies is left out: the fit's own hash is in)."""
+    data = to_plain(scenario)
+    posterior = data.get("parameters", {}).get("posterior")
+    if posterior is not None:
+        posterior.pop("folder", None)
+    text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolved_toml(scenario: Scenario) -> str:
+    """The scenario as resolved (after `extends`, `append` and `--set`), as TOML that reproduces it:
+    a calibrated fit is named by its folder and pinned by its hash (`fit_hash`) instead of carrying
+    its particles, and the key paths the trials draw from it are listed at the top."""
+    import tomli_w
+
+    data = to_plain(scenario)
+    header = "# Resolved scenario (after extends), as run. `escsim run` on this file reproduces the run.\n"
+    posterior = scenario.parameters.posterior
+    if posterior is not None and posterior.folder:
+        data["parameters"] = {"from_calibration": posterior.folder, "fit_hash": posterior.hash,
+                              "apply": dict(zip(posterior.parameters, posterior.paths, strict=True))}
+        header += (f"# Each trial draws the values at these key paths from the posterior of the fit in\n"
+                   f"# parameters.from_calibration ({len(posterior.weights):,} particles); the values written at them "
+                   "below are not used:\n" + "".join(f"#   {path}\n" for paths in posterior.paths for path in paths))
+    return header + tomli_w.dumps(data)
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -322,7 +322,9 @@ class MilestoneCondition(IncidentFilter):
 
 
 class Milestone(Strict):
-    """Reached at the first time `count` matching incidents fall within `within_days`."""
+    """Reached at the first time `count` matching incidents fall within `within_days`. A milestone
+    named in the `ladder` is a rung of it; one that is not is tracked (its probability and first
+    day are reported) without counting towards a trial's highest rung."""
 
     label: str = ""
     when: MilestoneCondition
@@ -339,6 +341,8 @@ class Posterior(Strict):
     loader fills this from `from_calibration`; a resolved scenario carries it whole."""
 
     fit: str = ""
+    folder: str = ""  # the fit folder it was read from ("" when given inline)
+    hash: str = ""  # `loading.fit_hash` of the fit, which `parameters.fit_hash` pins
     parameters: list[Name] = Field(min_length=1)
     paths: list[list[str]] = Field(min_length=1)
     weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=MAX_PARTICLES)
@@ -361,9 +365,11 @@ class Posterior(Strict):
 class ParameterSource(Strict):
     """Where per-trial parameters come from. `from_calibration` names a fit folder (relative
     to the file; "" switches off a parent's fit); `apply` maps a fitted parameter to the key
-    paths it sets here, when they differ from the paths it was fitted at."""
+    paths it sets here, when they differ from the paths it was fitted at; `fit_hash` pins the fit
+    (a resolved scenario records it, so that a fit made again since is an error, not another run)."""
 
     from_calibration: str | None = None
+    fit_hash: str | None = None
     apply: dict[Name, list[str]] = Field(default_factory=dict)
     posterior: Posterior | None = None
 
@@ -380,6 +386,15 @@ class Scenario(Strict):
     shocks: dict[Name, Shock] = Field(default_factory=dict, max_length=200)
     milestones: dict[Name, Milestone] = Field(min_length=1, max_length=50)
     ladder: list[Name] = Field(min_length=1, max_length=50)
+
+    def with_changes(self, changes: dict[str, object]) -> Scenario:
+        """A new scenario with the values at the given key paths changed, validated like a file:
+        `baseline.with_changes({"actors.israel.rules.strike_in_iraq.threshold": 60.0})`.
+        Scenarios are frozen (a trial's world is built from one that cannot change under it);
+        this is the way to vary one in code, with the semantics of `--set`."""
+        from sim.scenario.loading import with_changes
+
+        return with_changes(self, changes)
 
     def militias(self) -> dict[str, Militia]:
         return {k: a for k, a in self.actors.items() if isinstance(a, Militia)}
@@ -583,9 +598,6 @@ class ReferenceCheck:
             if rung in seen:
                 self.add(f"ladder[{i}]", f"expected each milestone once, found '{rung}' again")
             seen.add(rung)
-        for name in s.milestones:
-            if name not in seen:
-                self.add(f"milestones.{name}", f"expected every milestone to have a rung in the ladder, found '{name}' missing from ladder")
 
 
 def _choices(pool) -> str:

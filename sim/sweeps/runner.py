@@ -19,8 +19,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,7 @@ from sim.runs.outputs import PARQUET_OPTIONS, scenario_toml
 from sim.runs.storage import atomic_path, write_json, write_text
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import config_hash
+from sim.scenario.loading import as_changes
 from sim.sweeps.designs import DesignPoints, build_design
 from sim.sweeps.indices import analyze
 from sim.sweeps.points import PointsResult, PointsTask, run_points
@@ -75,15 +78,19 @@ def sweep(
     resume: bool = False,
     progress: bool | None = None,
     command: list[str] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
 ) -> SweepResult:
     """Run a sweep spec (a `Sweep` or a path to a spec file) and write its folder.
 
     `samples`, `trials_per_point` and `seed` override the spec's; `workers` and `scheduler`
-    choose the executor as for runs; `out` defaults to a new temporary folder."""
+    choose the executor as for runs; `out` defaults to a new temporary folder; `overrides` set
+    values of the base scenario (key path → value, or `--set` words), recorded in the manifest."""
     source = None
     if not isinstance(spec, Sweep):
         source = str(spec)
-        spec = load_sweep(spec)
+        spec = load_sweep(spec, overrides=overrides)
+    elif overrides:  # setting a value twice (the command line loads the spec with them) changes nothing
+        spec = spec.with_scenario(spec.scenario.with_changes(as_changes(overrides)))
     spec = spec.with_options(samples, trials_per_point, seed)
     meta = spec.spec.sweep
     design = build_design(meta.design, spec.parameters, meta.samples, meta.seed,
@@ -92,7 +99,8 @@ def sweep(
             "samples": meta.samples, "trials_per_point": meta.trials_per_point, "points": design.size}
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"escsim-sweep-{spec.name}-"))
     command = command or ["escsim", "sweep", source or "<sweep object>", "--samples", str(meta.samples),
-                          "--trials-per-point", str(meta.trials_per_point), "--seed", str(meta.seed)]
+                          "--trials-per-point", str(meta.trials_per_point), "--seed", str(meta.seed),
+                          *(word for setting in manifests.override_words(overrides) for word in ("--set", setting))]
     executor = make_executor(workers, scheduler)
     try:
         finished = prepare_folder(out, plan, resume, what="sweep",
@@ -121,6 +129,7 @@ def sweep(
         "design": meta.design,
         "parameters": {k: p.model_dump(exclude_none=True) for k, p in spec.parameters.items()},
         "outputs": list(spec.outputs),
+        "set": manifests.override_words(overrides),
         "seed": meta.seed,
         "samples": meta.samples,
         "trials_per_point": meta.trials_per_point,

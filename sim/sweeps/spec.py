@@ -135,6 +135,14 @@ class Sweep:
             raise problems_error(shown, [f"{p}: {m}" for p, m in problems], "sweep spec")
         return Sweep(self.path, spec, self.scenario)
 
+    def with_scenario(self, scenario: Scenario) -> Sweep:
+        """The sweep over another base scenario (the same one with values changed), checked again."""
+        shown = str(self.path) if self.path else "<sweep>"
+        problems = _check(self.spec, scenario)
+        if problems:
+            raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "sweep spec")
+        return Sweep(self.path, self.spec, scenario)
+
 
 def metric_names(scenario: Scenario) -> list[str]:
     """Every metric a run of `scenario` reports in `summary.csv`, in its order."""
@@ -157,8 +165,9 @@ def design_size(spec: SweepFile) -> int:
     raise AssertionError(spec.sweep.design)
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and check a sweep spec and its base scenario (see the module docstring)."""
+def load_sweep(path: str | Path, overrides=None) -> Sweep:
+    """Read and check a sweep spec and its base scenario (see the module docstring); `overrides`
+    set values of the base scenario as `load_scenario`'s do."""
     path = Path(path)
     shown = str(path)
     raw = read_toml(path, what="sweep spec")
@@ -168,7 +177,7 @@ def load_sweep(path: str | Path) -> Sweep:
         errors = e.errors()
         lines = [f"{shown}: {path_text(loc)}: {msg}" for loc, msg in (describe_error(err, raw, SweepFile) for err in errors[:MAX_LISTED])]
         raise problems_error(shown, lines, "sweep spec", len(errors)) from None
-    scenario = load_scenario(path.parent / spec.sweep.base, named_by=f"sweep.base in {shown}")
+    scenario = load_scenario(path.parent / spec.sweep.base, named_by=f"sweep.base in {shown}", overrides=overrides)
     problems = _check(spec, scenario)
     if problems:
         raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "sweep spec")
