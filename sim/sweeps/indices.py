@@ -8,11 +8,15 @@ One row per output, parameter and index: `output, parameter, index, estimate, lo
   unit of the parameter's range (log range on a log scale);
 - `lhs`: partial rank correlation coefficients `prcc`, with Fisher-z intervals;
 - `oat`: the output `at_low` and `at_high` of each range (the points' Monte Carlo intervals) and
-  the `swing` between them (an interval from both points' errors, conservative, since common
-  random numbers correlate the two estimates positively);
+  the `swing` between them, with a paired interval over the same trials at both ends
+  (`sim.sweeps.swings`: exactly [0, 0] where no trial changed);
 - `grid`: each parameter's `main_effect` share of the variance over the grid (the variance of
   its marginal means), corrected for the points' Monte Carlo noise, with an interval from a
   parametric bootstrap of that noise.
+
+Two more columns: `interval`, how the row's interval was computed, and `note`: an output that is
+constant over the design, a Sobol size or Morris trajectory count too small for its intervals, an
+S1/ST interval wider than 0.5.
 
 Like the designs, this sees arrays only, so the tests check it on analytic functions.
 
@@ -33,46 +37,127 @@ from scipy import stats
 from sim.stats import Z95
 from sim.sweeps.designs import DesignPoints, design_seed
 
-COLUMNS = ["output", "parameter", "index", "estimate", "lo", "hi"]
+COLUMNS = ["output", "parameter", "index", "estimate", "lo", "hi", "interval", "note"]
 RESAMPLES = 1000
 BLOCK_VALUES = 2**18  # resampled values gathered at a time by a bootstrap (bounds its memory)
 EPS = np.finfo(float).eps
 
+# The notes of `sensitivity.csv` (its `note` column), repeated by the console and the report.
+CONSTANT = "constant over the design"
+UNDEFINED_AT_SOME = "not a finite number at every point"
+SOBOL_MIN_N = 64
+SOBOL_MAX_WIDTH = 0.5
+MORRIS_MIN_TRAJECTORIES = 8
+WIDE = f"interval wider than {SOBOL_MAX_WIDTH:g}: N too small for it"
+# How each index's interval is computed: the `interval` column.
+METHODS = {"S1": "bootstrap", "ST": "bootstrap", "S2": "bootstrap", "mu_star": "bootstrap", "prcc": "Fisher z",
+           "main_effect": "parametric bootstrap"}
+POINT_METHODS = {"probability": "Wilson", "mean": "normal", "quantile": "order statistics",
+                 "median": "order statistics"}
+
+
+def sobol_size(design: DesignPoints, second_order: bool) -> int:
+    """N, the base samples of a Saltelli design."""
+    d = len(design.names)
+    return design.size // (2 * d + 2 if second_order else d + 2)
+
+
+def morris_trajectories(design: DesignPoints) -> int:
+    return design.size // (len(design.names) + 1)
+
+
+def design_note(design: DesignPoints, second_order: bool = True) -> str:
+    """A warning that applies to every index of the design (too few samples for its intervals), or ''."""
+    if design.kind == "sobol" and (n := sobol_size(design, second_order)) < SOBOL_MIN_N:
+        return (f"Sobol N = {n} is below {SOBOL_MIN_N}: too small for its bootstrap intervals "
+                f"(use N >= {SOBOL_MIN_N})")
+    if design.kind == "morris" and (t := morris_trajectories(design)) < MORRIS_MIN_TRAJECTORIES:
+        return (f"{t} Morris trajectories, fewer than {MORRIS_MIN_TRAJECTORIES}: mu_star's interval and sigma are "
+                f"unreliable (use {MORRIS_MIN_TRAJECTORIES} or more)")
+    return ""
+
 
 def analyze(design: DesignPoints, outputs: dict[str, np.ndarray],
             intervals: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-            *, seed: int = 0, second_order: bool = True, levels: int = 4) -> pd.DataFrame:
+            *, seed: int = 0, second_order: bool = True, levels: int = 4,
+            trials: dict[str, dict[int, np.ndarray | None]] | None = None) -> pd.DataFrame:
     """Indices of every output (values per design point, in design order) for the design's kind.
 
-    `intervals` are the points' 95% Monte Carlo intervals (lo, hi); None for exact functions."""
+    `intervals` are the points' 95% Monte Carlo intervals (lo, hi); None for exact functions.
+    `trials` (one-at-a-time designs) holds each output's per-trial values at the end points, by
+    design index, for the swings' paired intervals; without them a swing's interval is unpaired.
+
+    An output that is the same at every point is `constant over the design` (its `note`): its
+    indices are not defined (NaN) where they are shares of its variance or correlations (S1, ST,
+    S2, PRCC, main effects), zero where they are changes (Morris, swings)."""
     rows: list[tuple] = []
+    warning = design_note(design, second_order)
     for name, y in outputs.items():
         y = np.asarray(y, dtype=float)
         lo, hi = (y, y) if intervals is None else (np.asarray(a, dtype=float) for a in intervals[name])
+        finite = bool(np.isfinite(y).all())
+        constant = finite and y.size > 0 and float(y.max()) == float(y.min())
+        note = CONSTANT if constant else "" if finite else UNDEFINED_AT_SOME
         match design.kind:
             case "sobol":
-                found = _sobol(design, y, seed, second_order)
+                found = _sobol(design, y, seed, second_order, constant or not finite)
             case "morris":
-                found = _morris(design, y, seed, levels)
+                found = _morris(design, y, seed, levels, constant, finite)
             case "lhs":
-                found = _prcc(design, y)
+                found = _prcc(design, y, constant or not finite)
             case "oat":
-                found = _oat(design, y, lo, hi)
+                found = _oat(design, name, y, lo, hi, None if trials is None else trials.get(name), seed,
+                             exact=intervals is None)
             case "grid":
-                found = _grid(design, y, (hi - lo) / 2, seed)
+                found = _grid(design, y, (hi - lo) / 2, seed, constant or not finite)
             case _:
                 raise ValueError(design.kind)
-        rows += [(name, *row) for row in found]
+        for row in found:
+            parameter, index, est, low, high, *method = row
+            method = method[0] if method else METHODS.get(index, "")
+            notes = [note] if note else []
+            if warning and design.kind in ("sobol", "morris"):
+                notes.append(warning)
+            if (design.kind == "sobol" and index in ("S1", "ST") and math.isfinite(low) and math.isfinite(high)
+                    and high - low > SOBOL_MAX_WIDTH):
+                notes.append(WIDE)
+            rows.append((name, parameter, index, est, low, high, method if math.isfinite(low) else "",
+                         "; ".join(notes)))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def design_warnings(table: pd.DataFrame) -> list[str]:
+    """What the notes of `sensitivity.csv` warn of, once each: the design's size, and how many
+    intervals are too wide for which outputs (a constant output is said where it is shown)."""
+    notes = table["note"].fillna("").astype(str) if "note" in table else pd.Series([], dtype=str)
+    found: list[str] = []
+    for text in notes:
+        for part in filter(None, text.split("; ")):
+            if part not in (CONSTANT, UNDEFINED_AT_SOME, WIDE) and part not in found:
+                found.append(part)
+    wide = table[notes.str.contains(WIDE, regex=False)] if len(notes) else table.iloc[:0]
+    if len(wide):
+        outputs = list(dict.fromkeys(wide["output"]))
+        found.append(f"{len(wide)} Sobol S1/ST intervals are wider than {SOBOL_MAX_WIDTH:g} "
+                     f"({', '.join(outputs)}): the design is too small for them; use a larger N")
+    return found
+
+
+def constant_outputs(table: pd.DataFrame) -> list[str]:
+    """The outputs that `sensitivity.csv` notes as constant over the design."""
+    if "note" not in table:
+        return []
+    notes = table["note"].fillna("").astype(str)
+    return list(dict.fromkeys(table.loc[notes.str.split("; ").map(lambda n: CONSTANT in n), "output"]))
 
 
 def _constant(y: np.ndarray) -> bool:
     return not np.isfinite(y).all() or float(np.var(y)) == 0.0
 
 
-def _sobol(design: DesignPoints, y: np.ndarray, seed: int, second_order: bool) -> list[tuple]:
+def _sobol(design: DesignPoints, y: np.ndarray, seed: int, second_order: bool, undefined: bool) -> list[tuple]:
     names = design.names
-    if _constant(y):
+    if undefined or _constant(y):
         rows = [(p, i, math.nan, math.nan, math.nan) for i in ("S1", "ST") for p in names]
         return rows + ([(f"{a}:{b}", "S2", math.nan, math.nan, math.nan)
                         for k, a in enumerate(names) for b in names[k + 1:]] if second_order else [])
@@ -155,11 +240,15 @@ def sobol_half_widths(y: np.ndarray, d: int, second_order: bool, resamples: int,
     return conf
 
 
-def _morris(design: DesignPoints, y: np.ndarray, seed: int, levels: int) -> list[tuple]:
+def _morris(design: DesignPoints, y: np.ndarray, seed: int, levels: int, constant: bool, finite: bool) -> list[tuple]:
     from SALib.analyze import morris
 
-    if not np.isfinite(y).all():
+    if not finite:
         return [(p, i, math.nan, math.nan, math.nan) for i in ("mu", "mu_star", "sigma") for p in design.names]
+    if constant:  # every elementary effect is exactly 0
+        return [row for p in design.names
+                for row in ((p, "mu", 0.0, math.nan, math.nan), (p, "mu_star", 0.0, 0.0, 0.0),
+                            (p, "sigma", 0.0, math.nan, math.nan))]
     # SALib's estimates (its own bootstrap cut to two resamples), our blocked bootstrap's intervals.
     si = morris.analyze(design.problem(), design.unit, y, num_resamples=2, conf_level=0.95,
                         num_levels=levels, seed=_int_seed(seed))
@@ -225,22 +314,34 @@ def prcc(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return est, np.tanh(z - half), np.tanh(z + half)
 
 
-def _prcc(design: DesignPoints, y: np.ndarray) -> list[tuple]:
+def _prcc(design: DesignPoints, y: np.ndarray, undefined: bool) -> list[tuple]:
+    if undefined:  # no ranks to correlate: not 0, not a number
+        return [(p, "prcc", math.nan, math.nan, math.nan) for p in design.names]
     est, lo, hi = prcc(design.unit, y)
     return [(p, "prcc", float(est[j]), float(lo[j]), float(hi[j])) for j, p in enumerate(design.names)]
 
 
-def _oat(design: DesignPoints, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[tuple]:
+def _oat(design: DesignPoints, output: str, y: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+         trials: dict[int, np.ndarray | None] | None, seed: int, *, exact: bool) -> list[tuple]:
+    """At each parameter's low and high end, and the swing between them: paired over the trials
+    where the per-trial outputs are at hand (`sim.sweeps.swings`), else from both ends' intervals."""
+    from sim.sweeps import swings
+
+    point = "" if exact else POINT_METHODS[swings.kind(output)]
     rows = []
-    hw = (hi - lo) / 2
-    for j, p in enumerate(design.names):
-        column = design.unit[:, j]
-        low = int(np.flatnonzero(column == 0.0)[0])
-        high = int(np.flatnonzero(column == 1.0)[0])
-        rows.append((p, "at_low", y[low], lo[low], hi[low]))
-        rows.append((p, "at_high", y[high], lo[high], hi[high]))
-        swing, half = y[high] - y[low], math.hypot(hw[low], hw[high])
-        rows.append((p, "swing", swing, swing - half, swing + half))
+    for p, (low, high) in zip(design.names, swings.end_points(design.unit), strict=True):
+        rows.append((p, "at_low", y[low], lo[low], hi[low], point))
+        rows.append((p, "at_high", y[high], lo[high], hi[high], point))
+        swing, s_lo, s_hi = swings.unpaired_swing((y[low], lo[low], hi[low]), (y[high], lo[high], hi[high]))
+        method = "" if exact else swings.UNPAIRED
+        a, b = (None, None) if trials is None else (trials.get(low), trials.get(high))
+        if a is not None and b is not None:
+            _, p_lo, p_hi, paired = swings.paired_swing(output, a, b, seed=seed)
+            if paired != swings.UNPAIRED:
+                s_lo, s_hi, method = p_lo, p_hi, paired
+                if paired == swings.IDENTICAL:
+                    swing = 0.0
+        rows.append((p, "swing", swing, s_lo, s_hi, method))
     return rows
 
 
@@ -257,11 +358,13 @@ def main_effects(unit: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int) -> list[tuple]:
+def _grid(design: DesignPoints, y: np.ndarray, hw: np.ndarray, seed: int, undefined: bool) -> list[tuple]:
     """Main effects corrected for the points' Monte Carlo noise, which inflates the variance
     and pulls the shares down: a parametric bootstrap adds that noise again, and the estimate
     and its interval are reflected about the bootstrap (2·est − mean, [2·est − q97.5,
     2·est − q2.5]; the basic bootstrap), clipped to [0, 1]."""
+    if undefined:
+        return [(p, "main_effect", math.nan, math.nan, math.nan) for p in design.names]
     est = main_effects(design.unit, y)
     se = hw / Z95
     if np.isnan(est).all() or not np.any(se > 0):

@@ -9,6 +9,9 @@ parameter that the base scenario draws from a calibrated posterior is held at th
 A task carries its points as arrays (views of the design in the main process, so planning a sweep
 of 10^5 or 10^6 points costs no more than its design). A worker keeps the posterior scenarios of
 the last points only (`sim.engine.draws`): no other point can use them.
+
+A one-at-a-time design's end points (`keep`) also return each output's value in each trial, for
+the swings' paired intervals (`sim.sweeps.swings`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario.paths import with_values
 from sim.scenario.schema import Scenario, check_references
+from sim.sweeps.swings import trial_values
 
 TRIALS_PER_BLOCK = 1000  # a point's trials are simulated and summarised in blocks of this size
 
@@ -39,6 +43,7 @@ class PointsTask:
     seed: int
     trials: int
     outputs: tuple[str, ...]
+    keep: np.ndarray | None = None  # (points,) bool: return these points' per-trial outputs too
 
 
 @dataclass
@@ -48,6 +53,8 @@ class PointsResult:
     lo: np.ndarray
     hi: np.ndarray
     failures: list[tuple[int, str]] = field(default_factory=list)  # (point, message)
+    kept: np.ndarray | None = None  # design indices of the points whose per-trial outputs follow
+    trials: np.ndarray | None = None  # (kept, outputs, trials)
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,6 +81,9 @@ def run_points(task: PointsTask) -> PointsResult:
     k, o = len(task.points), len(task.outputs)
     estimate, lo, hi = (np.full((k, o), np.nan) for _ in range(3))
     failures = []
+    keep = np.zeros(k, dtype=bool) if task.keep is None else np.asarray(task.keep, dtype=bool)
+    kept = np.asarray(task.points, dtype=np.int64)[keep]
+    trials = np.full((len(kept), o, task.trials), np.nan)
     for i, (point, row) in enumerate(zip(task.points.tolist(), task.values, strict=True)):
         try:
             scenario = point_scenario(base, task.paths, tuple(map(float, row)))
@@ -88,12 +98,16 @@ def run_points(task: PointsTask) -> PointsResult:
                 failed = f"trial {chunk.failures[0][0]} failed: {chunk.failures[0][1]}"
                 break
             summary.add(chunk.milestone_days, chunk.max_rung, chunk.totals, chunk.monthly, chunk.n_events)
+            if keep[i]:
+                trials[int(keep[:i].sum()), :, chunk.start:chunk.stop] = trial_values(
+                    summary.layout, task.outputs, chunk.milestone_days, chunk.max_rung, chunk.totals)
         if failed:
             failures.append((point, failed))
             continue
         table = summary.table().set_index("metric").loc[list(task.outputs)]
         estimate[i], lo[i], hi[i] = table["estimate"], table["lo"], table["hi"]
-    return PointsResult(np.asarray(task.points, dtype=np.int64), estimate, lo, hi, failures)
+    return PointsResult(np.asarray(task.points, dtype=np.int64), estimate, lo, hi, failures,
+                        *((kept, trials) if task.keep is not None else (None, None)))
 
 
 def _first_line(e: Exception) -> str:

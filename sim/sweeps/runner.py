@@ -44,6 +44,7 @@ from sim.sweeps.designs import DesignPoints, build_design
 from sim.sweeps.indices import analyze
 from sim.sweeps.points import PointsResult, PointsTask, run_points
 from sim.sweeps.spec import Sweep, load_sweep
+from sim.sweeps.swings import TrialStore, end_mask
 
 TRIALS_PER_TASK = 1000
 ROW_GROUP_ROWS = 65_536
@@ -110,12 +111,12 @@ def sweep(
             return SweepResult(out, pd.read_csv(out / "sensitivity.csv"), finished)
         started = dt.datetime.now(dt.UTC)
         clock = time.perf_counter()
-        _run_points(spec, design, out, executor, progress)
+        trials = _run_points(spec, design, out, executor, progress)
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True, cancel_futures=True)
-    sensitivity = sensitivity_table(spec, design, out / "points.parquet")
+    sensitivity = sensitivity_table(spec, design, out / "points.parquet", trials)
     pa.default_memory_pool().release_unused()
     write_text(out / "sensitivity.csv", sensitivity.to_csv(index=False, float_format="%.6g"))
     write_text(out / "spec.toml", spec_toml(spec))
@@ -153,12 +154,17 @@ def sweep(
     return SweepResult(out, sensitivity, manifest)
 
 
-def sensitivity_table(spec: Sweep, design: DesignPoints, points: Path) -> pd.DataFrame:
-    """`sensitivity.csv` from `points.parquet`: each output's values and intervals in point order."""
+def sensitivity_table(spec: Sweep, design: DesignPoints, points: Path, trials: TrialStore | None = None) -> pd.DataFrame:
+    """`sensitivity.csv` from `points.parquet`: each output's values and intervals in point order
+    (and, for a one-at-a-time design, the end points' per-trial outputs for paired swings)."""
     meta = spec.spec.sweep
     y, lo, hi = point_outputs(points, list(spec.outputs), design.size)
     intervals = {o: (lo[o], hi[o]) for o in spec.outputs}
-    return analyze(design, y, intervals, seed=meta.seed, second_order=meta.second_order, levels=meta.levels)
+    per_trial = None
+    if trials is not None:
+        per_trial = {o: {p: trials.get(p, k) for p in trials.values} for k, o in enumerate(spec.outputs)}
+    return analyze(design, y, intervals, seed=meta.seed, second_order=meta.second_order, levels=meta.levels,
+                   trials=per_trial)
 
 
 def point_outputs(path: Path, outputs: list[str], size: int) -> tuple[dict, dict, dict]:
@@ -182,8 +188,9 @@ def point_outputs(path: Path, outputs: list[str], size: int) -> tuple[dict, dict
     return y, lo, hi
 
 
-def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress: bool | None) -> None:
+def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress: bool | None) -> TrialStore:
     meta = spec.spec.sweep
+    keep = end_mask(design.unit) if design.kind == "oat" else None
     text = spec.scenario.model_dump_json(by_alias=True)
     paths = tuple(p.path for p in spec.parameters.values())
     size = points_per_task(meta.trials_per_point)
@@ -192,16 +199,23 @@ def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress
         stop = min(first + size, design.size)
         # A view of the design's rows: the plan of a sweep costs no more memory than its design.
         tasks.append((first, PointsTask(text, paths, np.arange(first, stop, dtype=np.int64), design.values[first:stop],
-                                        meta.seed, meta.trials_per_point, tuple(spec.outputs))))
+                                        meta.seed, meta.trials_per_point, tuple(spec.outputs),
+                                        None if keep is None else keep[first:stop])))
     checkpoints = Checkpoints(out / CHUNKS, prefix="points")
     counts = {first: len(task.points) for first, task in tasks}
     left = sum(n for first, n in counts.items() if not checkpoints.has(first))
     bar = tqdm(total=design.size, initial=design.size - left, unit="point", desc=spec.name, file=sys.stderr,
                dynamic_ncols=True, disable=None if progress is None else not progress)
     writer = PointsWriter(out / "points.parquet", design, list(spec.outputs))
+    trials = TrialStore()
+
+    def consume(key: int, arrays) -> None:
+        writer.add(arrays)
+        trials.add(arrays)
+
     try:
         failures = complete_in_order(executor, run_points, tasks, checkpoints, to_arrays=_point_arrays,
-                                     consume=lambda key, arrays: writer.add(arrays),
+                                     consume=consume,
                                      done=lambda key: bar.update(counts[key]))
         if failures:
             writer.abort()
@@ -212,12 +226,16 @@ def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress
         raise
     finally:
         bar.close()
+    return trials
 
 
 def _point_arrays(result: PointsResult):
     if result.failures:
         return None, result.failures
-    return {"points": result.points, "estimate": result.estimate, "lo": result.lo, "hi": result.hi}, []
+    arrays = {"points": result.points, "estimate": result.estimate, "lo": result.lo, "hi": result.hi}
+    if result.kept is not None:
+        arrays |= {"kept": result.kept, "trials": result.trials}
+    return arrays, []
 
 
 def _raise_failures(folder: Path, design: DesignPoints, failures: list[tuple[int, str]]) -> None:
