@@ -26,6 +26,7 @@ from sim.reports.run import require_files
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
 from sim.scenario import load_scenario
+from sim.sweeps.indices import CONSTANT, WIDE, design_warnings
 
 DESIGNS = {
     "oat": "one at a time (OAT)",
@@ -65,7 +66,13 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     out = Path(out)
     sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
                               dtype={"output": str, "parameter": str, "index": str})
-    base = load_scenario(out / "scenario.toml").scenario
+    if "note" not in sensitivity:  # a folder written before sensitivity.csv had notes
+        sensitivity = sensitivity.assign(note="", interval="")
+    sensitivity["note"] = sensitivity["note"].fillna("").astype(str)
+    sensitivity["interval"] = sensitivity["interval"].fillna("").astype(str)
+    scenario = load_scenario(out / "scenario.toml")
+    base = scenario.scenario
+    labels = Labels.of(scenario)
     design = manifest["design"]
     parameters = manifest["parameters"]
     sections = []
@@ -74,14 +81,19 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
         found = sensitivity[sensitivity["output"] == output]
         values = {(r.parameter, r.index): (float(r.estimate), float(r.lo), float(r.hi))
                   for r in found.itertuples(index=False)}
-        sections.append(_section(design, output, parameters, rows, values))
+        notes = {part for text in found["note"] for part in text.split("; ") if part}
+        methods = [m for m in dict.fromkeys(found.loc[found["index"] == "swing", "interval"]) if m]
+        sections.append(_section(design, output, parameters, rows, values, labels.output(output),
+                                 constant=CONSTANT in notes, wide=int(found["note"].str.contains(WIDE, regex=False).sum()),
+                                 swing_methods=methods))
     table = [{"name": k, "path": p["path"], "low": f"{p['low']:g}", "high": f"{p['high']:g}",
               "scale": p.get("scale", "linear"), "why": p.get("why", ""), "levels": p.get("levels", "")}
              for k, p in parameters.items()]
     any_levels = any("levels" in p for p in parameters.values())
     context = {"manifest": manifest, "base": base, "design_name": DESIGNS.get(design, design),
                "samples_meaning": SAMPLES.get(design, ""), "elapsed": _duration(manifest.get("elapsed_seconds")),
-               "parameters": table, "any_levels": any_levels, "sections": sections}
+               "parameters": table, "any_levels": any_levels, "sections": sections,
+               "warnings": design_warnings(sensitivity)}
     render("sweep.html.j2", out / "report.html", title=f"escalation-sim sweep: {manifest['sweep']}",
            reproduce=manifest["reproduce"], versions=manifest["versions"], **context)
     write_text(out / "report.md", _markdown(**context))
@@ -113,7 +125,7 @@ def rebuild_sweep_report(out: Path) -> list[Path]:
 
 
 def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, elapsed: str, parameters: list[dict],
-              any_levels: bool, sections: list[dict]) -> str:
+              any_levels: bool, sections: list[dict], warnings: list[str]) -> str:
     parts = [f"# Sweep: {manifest['sweep']}\n"]
     if manifest.get("description"):
         parts.append(f"{manifest['description']}\n")
@@ -130,6 +142,7 @@ def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, e
         f"- Versions: {md.versions(manifest['versions'])}",
         f"- Command: {md.code(manifest['command'])}",
         f"- Reproduce: {md.code(manifest['reproduce'])}\n",
+        *(f"**Warning:** {w}.\n" for w in warnings),
         "## Parameters\n",
         md.table(["Parameter", "Key path", "Low", "High", "Scale", *(["Levels"] if any_levels else []), "Why this range"],
                  [[p["name"], md.code(p["path"]), p["low"], p["high"], p["scale"],
@@ -139,8 +152,9 @@ def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, e
     for s in sections:
         parts.append(f"## {s['label']} ({md.code(s['metric'])})\n")
         parts += [f"{note}\n" for note in s["notes"]]
-        parts.append(md.table(["Parameter", *s["table"]["columns"]],
-                              [[r["parameter"], *r["cells"]] for r in s["table"]["rows"]]))
+        if s["table"] is not None:
+            parts.append(md.table(["Parameter", *s["table"]["columns"]],
+                                  [[r["parameter"], *r["cells"]] for r in s["table"]["rows"]]))
         if s["pairs"]:
             parts.append("Second-order indices S2: the share of the output's variance due to each pair's interaction "
                          "alone.\n")
@@ -151,30 +165,82 @@ def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, e
     return "\n".join(parts)
 
 
-def output_label(metric: str) -> str:
-    """A readable name for a `summary.csv` metric, e.g. p_israel_strikes_in_iraq → P(israel strikes in iraq)."""
-    def words(s: str) -> str:
-        return s.replace("_", " ")
+SERIES = re.compile(r"(attacks|hits|casualties|deaths)_on_(.+)|(attacks|strikes)_by_(.+)")
 
-    if m := re.fullmatch(r"p_(.+)_by_(\d+(?:_\d+)?)d", metric):
-        return f"P({words(m[1])} within {m[2].replace('_', '.')} days)"
+
+def actor_name(actor: str) -> str:
+    """An actor's id as a name in a sentence: short ids are acronyms (us → US, iri → IRI), others
+    capitalised (israel → Israel). A local rule of the sweep report."""
+    return actor.upper() if len(actor) <= 3 else actor[:1].upper() + actor[1:]
+
+
+def series_label(series: str) -> str:
+    """attacks_on_israel → attacks on Israel; strikes_by_us → strikes by US."""
+    if m := SERIES.fullmatch(series):
+        what, actor = (m[1], m[2]) if m[1] else (m[3], m[4])
+        return f"{what} {'on' if m[1] else 'by'} {actor_name(actor)}"
+    return series.replace("_", " ")
+
+
+class Labels:
+    """Readable names of a sweep's outputs: milestones by their labels, series by their actors."""
+
+    def __init__(self, milestones: dict[str, str]):
+        self.milestones = milestones
+
+    @classmethod
+    def of(cls, scenario) -> Labels:
+        return cls({k: (m.label or k.replace("_", " ")) for k, m in scenario.milestones.items()})
+
+    def output(self, metric: str) -> str:
+        return output_label(metric, self.milestones)
+
+
+def output_label(metric: str, milestones: dict[str, str] | None = None) -> str:
+    """A readable name for a `summary.csv` metric, e.g. p_israel_strikes_in_iraq → P(Israel strikes
+    inside Iraq) with the milestone's label, mean_attacks_on_israel → Mean attacks on Israel."""
+    milestones = milestones or {}
+
+    def milestone(name: str) -> str:
+        return milestones.get(name, name.replace("_", " "))
+
+    if (m := re.fullmatch(r"p_(.+)_by_(\d+(?:_\d+)?)d", metric)) and metric[2:] not in milestones:
+        return f"P({milestone(m[1])} within {m[2].replace('_', '.')} days)"
     if metric.startswith("p_"):
-        return f"P({words(metric[2:])})"
+        return f"P({milestone(metric[2:])})"
     if metric.startswith("median_t_"):
-        return f"Median day of {words(metric[9:])} (if reached)"
+        return f"Median day of {milestone(metric[9:])} (if reached)"
+    if metric == "mean_max_rung":
+        return "Mean highest rung of the ladder"
     if m := re.fullmatch(r"q(\d\d)_(.+)", metric):
-        return f"{int(m[1])}th percentile of {words(m[2])}" if m[1] != "50" else f"Median of {words(m[2])}"
+        return (f"{int(m[1])}th percentile of {series_label(m[2])}" if m[1] != "50"
+                else f"Median of {series_label(m[2])}")
     if metric.startswith("mean_"):
-        return f"Mean {words(metric[5:])}"
-    return words(metric)
+        return f"Mean {series_label(metric[5:])}"
+    return metric.replace("_", " ")
 
 
-def _section(design: str, output: str, parameters: dict, rows: pd.DataFrame, values: dict) -> dict:
+def _section(design: str, output: str, parameters: dict, rows: pd.DataFrame, values: dict, label: str, *,
+             constant: bool = False, wide: int = 0, swing_methods: list[str] | None = None) -> dict:
     names = list(parameters)
-    label = output_label(output)
     y = rows["estimate"].to_numpy(dtype=float)
     finite = y[np.isfinite(y)]
     notes = []
+    if constant:
+        # No index to draw: the output is the same at every point of the design.
+        notes.append(f"Constant over the design: {figs.fmt(float(finite[0]))} at every point, so no parameter "
+                     "moved it and no indices are drawn"
+                     + (" (each swing is 0, its paired interval [0, 0] where no trial changed)." if design == "oat"
+                        else "."))
+        section = {"metric": output, "label": label, "figures": [], "notes": notes, "pairs": None,
+                   "table": _table(design, names, lambda p, i: values.get((p, i), (math.nan,) * 3))
+                   if design in ("oat", "morris") else None}
+        return section
+    if wide:
+        notes.append(f"Warning: {wide} of the S1/ST intervals below are wider than 0.5: the design is too small for "
+                     "them (use a larger N).")
+    if design == "oat" and swing_methods:
+        notes.append("Swing intervals: " + ", ".join(swing_methods) + " (paired: the same trials at both ends).")
     if finite.size == 0:
         why = "not defined (the output was not a finite number at any point)"
     elif finite.min() == finite.max():

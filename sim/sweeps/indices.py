@@ -247,7 +247,7 @@ def _morris(design: DesignPoints, y: np.ndarray, seed: int, levels: int, constan
         return [(p, i, math.nan, math.nan, math.nan) for i in ("mu", "mu_star", "sigma") for p in design.names]
     if constant:  # every elementary effect is exactly 0
         return [row for p in design.names
-                for row in ((p, "mu", 0.0, math.nan, math.nan), (p, "mu_star", 0.0, 0.0, 0.0),
+                for row in ((p, "mu", 0.0, math.nan, math.nan), (p, "mu_star", 0.0, 0.0, 0.0, ""),
                             (p, "sigma", 0.0, math.nan, math.nan))]
     # SALib's estimates (its own bootstrap cut to two resamples), our blocked bootstrap's intervals.
     si = morris.analyze(design.problem(), design.unit, y, num_resamples=2, conf_level=0.95,
