@@ -30,7 +30,7 @@ CSVS = {
     },
     "sweep": {
         "parameters.csv": ["name", "path", "low", "high", "scale", "why"],
-        "sensitivity.csv": ["output", "parameter", "index", "estimate", "lo", "hi"],
+        "sensitivity.csv": ["output", "parameter", "index", "estimate", "lo", "hi", "interval", "note"],
     },
     "fit": {
         "parameters.csv": ["parameter", "path", "prior", "prior_q05", "prior_median", "prior_q95", "mean", "q05",

@@ -181,7 +181,7 @@ def test_sweep_folder_has_the_documented_files_and_columns(tiny_sobol):
     assert len(points) == 64 * 10 * 2 and points["point"].is_monotonic_increasing
     assert (points["lo"] <= points["estimate"]).all() and (points["estimate"] <= points["hi"]).all()
     sens = pd.read_csv(out / "sensitivity.csv")
-    assert list(sens.columns) == ["output", "parameter", "index", "estimate", "lo", "hi"]
+    assert list(sens.columns) == ["output", "parameter", "index", "estimate", "lo", "hi", "interval", "note"]
     assert set(sens["index"]) == {"S1", "ST", "S2"}
     assert "p_retaliation: ST" in output and "wrote" in output
 

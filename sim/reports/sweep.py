@@ -65,7 +65,7 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     """Write the report files (`REPORT_FILES`) of a sweep folder from its saved files; return their paths."""
     out = Path(out)
     sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
-                              dtype={"output": str, "parameter": str, "index": str})
+                              dtype={"output": str, "parameter": str, "index": str, "interval": str, "note": str})
     if "note" not in sensitivity:  # a folder written before sensitivity.csv had notes
         sensitivity = sensitivity.assign(note="", interval="")
     sensitivity["note"] = sensitivity["note"].fillna("").astype(str)
