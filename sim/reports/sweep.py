@@ -82,7 +82,8 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
         values = {(r.parameter, r.index): (float(r.estimate), float(r.lo), float(r.hi))
                   for r in found.itertuples(index=False)}
         notes = {part for text in found["note"] for part in text.split("; ") if part}
-        methods = [m for m in dict.fromkeys(found.loc[found["index"] == "swing", "interval"]) if m]
+        methods = sorted((m for m in set(found.loc[found["index"] == "swing", "interval"]) if m),
+                         key=lambda m: (m == "identical in every trial", m))
         sections.append(_section(design, output, parameters, rows, values, labels.output(output),
                                  constant=CONSTANT in notes, wide=int(found["note"].str.contains(WIDE, regex=False).sum()),
                                  swing_methods=methods))
