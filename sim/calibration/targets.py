@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy import stats
 
-from sim.errors import MAX_LISTED, InputError, problems_error
+from sim.errors import MAX_LISTED, InputError, did_you_mean, problems_error
 from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
 from sim.scenario.loading import describe_error, path_text, read_text, read_toml
@@ -231,7 +231,7 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     for name, c in spec.counts.items():
         path = f"counts.{name}"
         if c.series not in series:
-            problems.append((f"{path}.series", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), found '{c.series}'"))
+            problems.append((f"{path}.series", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), found '{c.series}'{did_you_mean(c.series, series)}"))
         if c.start < start or c.end >= end:
             problems.append((path, f"expected a period within {start} - {end - dt.timedelta(days=1)}, found {c.start} - {c.end}"))
         by_series.setdefault(c.series, []).append((c.start, c.end, name))
@@ -245,7 +245,7 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     for name, e in spec.events.items():
         path = f"events.{name}"
         if e.milestone not in milestones:
-            problems.append((f"{path}.milestone", f"expected a milestone of {scenario.scenario.name} ({', '.join(milestones)}), found '{e.milestone}'"))
+            problems.append((f"{path}.milestone", f"expected a milestone of {scenario.scenario.name} ({', '.join(milestones)}), found '{e.milestone}'{did_you_mean(e.milestone, milestones)}"))
         if not start <= e.date < end:
             problems.append((f"{path}.date", f"expected a date within {start} - {end - dt.timedelta(days=1)}, found {e.date}"))
         problems += _unknown_facts(path, e.facts, facts)

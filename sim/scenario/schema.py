@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.errors import did_you_mean
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -94,6 +96,22 @@ class Weapon(Strict):
 # --- incidents and filters -------------------------------------------------------------------
 
 
+IncidentKind = Literal["attack", "strike"]
+INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
+
+
+class Incident(NamedTuple):
+    """The static part of an incident, as the model emits it and filters select it: who acted,
+    on whom, where, and its kind (one of INCIDENT_KINDS). `Scenario.incidents` lists every one a
+    scenario can produce; the model builds its incidents with `attack_incident` and
+    `strike_incident`, so that the two cannot drift apart."""
+
+    by: str
+    on: str
+    at: str
+    kind: str
+
+
 class IncidentFilter(Strict):
     """Selects incidents: who acted (`by`), on whom (`on`), where (`at`), of what kind.
 
@@ -104,7 +122,17 @@ class IncidentFilter(Strict):
     by: list[Name] | None = None
     on: list[Name] | None = None
     at: list[Name] | None = None
-    kind: Literal["attack", "strike"] | None = None
+    kind: IncidentKind | None = None
+
+    def matches(self, by: str, on: str, at: str, kind: str) -> bool:
+        """Whether an incident by `by` on `on` at `at` of `kind` is selected (the model's routing
+        and the scenario checks both ask this)."""
+        return (
+            (self.by is None or by in self.by)
+            and (self.on is None or on in self.on)
+            and (self.at is None or at in self.at)
+            and (self.kind is None or self.kind == kind)
+        )
 
 
 class HarmSource(IncidentFilter):
@@ -289,6 +317,17 @@ class Patron(State):
 Actor = Annotated[Militia | State | Patron, Field(discriminator="kind")]
 
 
+def attack_incident(militia: str, target: str, channel: AttackChannel) -> Incident:
+    """The incident of an attack of `militia` on `target` through `channel` (forced attacks
+    included): it lands at the channel's `location`, or on the target's own ground."""
+    return Incident(militia, target, channel.location or target, "attack")
+
+
+def strike_incident(effect: StrikeEffect, owner: str | None) -> Incident:
+    """The incident of a strike effect, by its `by` or else by the rule's owner."""
+    return Incident(effect.by or owner or "", effect.on, effect.at, "strike")
+
+
 # --- shocks and milestones -------------------------------------------------------------------
 
 
@@ -396,6 +435,24 @@ class Scenario(Strict):
 
         return with_changes(self, changes)
 
+    def incidents(self) -> list[Incident]:
+        """Every kind of incident this scenario can produce, each once, in a fixed order: the
+        attacks of each militia's channels, then the strikes of each rule and shock."""
+        found: dict[Incident, None] = {}
+        for name, m in self.militias().items():
+            for target, ch in m.attacks.items():
+                found[attack_incident(name, target, ch)] = None
+        for name, st in self.states().items():
+            for rule in st.rules.values():
+                for eff in rule.response:
+                    if isinstance(eff, StrikeEffect):
+                        found[strike_incident(eff, name)] = None
+        for shock in self.shocks.values():
+            for eff in shock.effects:
+                if isinstance(eff, StrikeEffect) and eff.by is not None:
+                    found[strike_incident(eff, None)] = None
+        return list(found)
+
     def militias(self) -> dict[str, Militia]:
         return {k: a for k, a in self.actors.items() if isinstance(a, Militia)}
 
@@ -428,6 +485,8 @@ class ReferenceCheck:
     def run(self) -> list[tuple[str, str]]:
         s = self.s
         militias, states = s.militias(), s.states()
+        self.incidents = s.incidents()
+        self.filters: list[tuple[str, IncidentFilter]] = []
         for name, m in militias.items():
             self._militia(name, m, militias, states)
         self._branching_ratio(militias)
@@ -446,6 +505,9 @@ class ReferenceCheck:
                 self._effect(f"{path}.effects[{i}]", eff, None, militias, states)
         for name, ms in s.milestones.items():
             self._filter(f"milestones.{name}.when", ms.when)
+        if not self.problems:  # what incidents there can be is known once the actors and effects are sound
+            for path, f in self.filters:
+                self._filter_matches(path, f)
         self._ladder()
         self._posterior()
         self._monthly_cells(militias, states)
@@ -483,24 +545,33 @@ class ReferenceCheck:
     def _actor_names(self, path: str, names: list[str] | None, pool: dict, what: str) -> None:
         for i, n in enumerate(names or []):
             if n not in pool:
-                self.add(f"{path}[{i}]", f"expected {what} ({_choices(pool)}), found '{n}'")
+                self.add(f"{path}[{i}]", f"expected {what} ({_choices(pool)}), found '{n}'{did_you_mean(n, pool)}")
 
     def _militia(self, name, m: Militia, militias, states) -> None:
         for target, ch in m.attacks.items():
             path = f"actors.{name}.attacks.{target}"
             if target not in states:
-                self.add(path, f"expected a state or patron as target ({_choices(states)}), found '{target}'")
+                self.add(path, f"expected a state or patron as target ({_choices(states)}), found '{target}'"
+                         + did_you_mean(target, states))
             for w in ch.weapons:
                 if w not in self.s.weapons:
-                    self.add(f"{path}.weapons.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                    self.add(f"{path}.weapons.{w}", _unknown("a weapon", self.s.weapons, w))
         if m.excitation is not None:
-            for j in m.excitation.from_:
+            if not m.attacks:
+                self.add(f"actors.{name}.excitation", f"expected a militia with attack channels to excite, found {name} "
+                         "with none (excitation raises its attack rates, and it has none)")
+            for j, alpha in m.excitation.from_.items():
                 if j not in militias or not militias[j].axis:
                     axis = {k: v for k, v in militias.items() if v.axis}
-                    self.add(
-                        f"actors.{name}.excitation.from.{j}",
-                        f"expected an Axis militia ({_choices(axis)}), found '{j}'",
-                    )
+                    self.add(f"actors.{name}.excitation.from.{j}", _unknown("an Axis militia", axis, j))
+                elif alpha > 0 and m.attacks and not set(militias[j].attacks) & set(m.attacks):
+                    self.add(f"actors.{name}.excitation.from.{j}",
+                             f"expected a militia that attacks a target {name} attacks ({', '.join(m.attacks)}): an "
+                             f"attack excites on its own front only, found '{j}', which attacks "
+                             f"{', '.join(militias[j].attacks) or 'nothing'}")
+        if m.redirect is not None and m.redirect.share > 0 and len(m.attacks) < 2:
+            self.add(f"actors.{name}.redirect", f"expected a militia with attack channels on at least two fronts for "
+                     f"effort to move between, found {name} with {len(m.attacks) or 'none'}")
 
     def _branching_ratio(self, militias: dict[str, Militia]) -> None:
         names = list(militias)
@@ -526,7 +597,7 @@ class ReferenceCheck:
     def _state(self, name, st: State, militias, states) -> None:
         for w in st.interception:
             if w not in self.s.weapons:
-                self.add(f"actors.{name}.interception.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                self.add(f"actors.{name}.interception.{w}", _unknown("a weapon", self.s.weapons, w))
         for acc_name, acc in st.harm.items():
             for i, src in enumerate(acc.sources):
                 self._filter(f"actors.{name}.harm.{acc_name}.sources[{i}]", src)
@@ -535,11 +606,11 @@ class ReferenceCheck:
         for rule_name, rule in st.rules.items():
             path = f"actors.{name}.rules.{rule_name}"
             if rule.harm not in st.harm:
-                self.add(f"{path}.harm", f"expected a harm account of {name} ({_choices(st.harm)}), found '{rule.harm}'")
+                self.add(f"{path}.harm", _unknown(f"a harm account of {name}", st.harm, rule.harm))
             for ally in rule.ally_restraint:
                 if ally not in states or ally == name:
                     others = {k: v for k, v in states.items() if k != name}
-                    self.add(f"{path}.ally_restraint.{ally}", f"expected another state ({_choices(others)}), found '{ally}'")
+                    self.add(f"{path}.ally_restraint.{ally}", _unknown("another state", others, ally))
             for i, eff in enumerate(rule.response):
                 self._effect(f"{path}.response[{i}]", eff, name, militias, states)
 
@@ -550,29 +621,49 @@ class ReferenceCheck:
             if by is None:
                 self.add(f"{path}.by", "expected the striking state (a shock's strike must say by whom), found nothing")
             elif by not in states:
-                self.add(f"{path}.by", f"expected a state or patron ({_choices(states)}), found '{by}'")
+                self.add(f"{path}.by", _unknown("a state or patron", states, by))
             if eff.on not in actors:
-                self.add(f"{path}.on", f"expected an actor ({_choices(actors)}), found '{eff.on}'")
+                self.add(f"{path}.on", _unknown("an actor", actors, eff.on))
             if eff.capacity_loss > 0 and eff.on in actors and eff.on not in militias:
                 self.add(f"{path}.capacity_loss", f"expected 0 for a strike on a state ('{eff.on}' has no capacity), found {eff.capacity_loss:g}")
+            elif eff.capacity_loss > 0 and eff.on in militias and not militias[eff.on].attacks:
+                self.add(f"{path}.capacity_loss", f"expected 0 for a strike on a militia without attack channels ('{eff.on}' "
+                         f"has no attacks for its capacity to limit), found {eff.capacity_loss:g}")
             for w in eff.salvo:
                 if w not in self.s.weapons:
-                    self.add(f"{path}.salvo.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                    self.add(f"{path}.salvo.{w}", _unknown("a weapon", self.s.weapons, w))
         elif isinstance(eff, AttackEffect):
             if eff.by not in militias:
-                self.add(f"{path}.by", f"expected a militia ({_choices(militias)}), found '{eff.by}'")
+                self.add(f"{path}.by", _unknown("a militia", militias, eff.by))
             elif eff.on not in militias[eff.by].attacks:
-                self.add(f"{path}.on", f"expected a target that {eff.by} has an attack channel on ({_choices(militias[eff.by].attacks)}), found '{eff.on}'")
+                self.add(f"{path}.on", _unknown(f"a target that {eff.by} has an attack channel on", militias[eff.by].attacks, eff.on))
             if eff.deaths > eff.casualties:
                 self.add(f"{path}.deaths", f"expected at most casualties ({eff.casualties}), found {eff.deaths}")
             if eff.casualties > 0 and eff.hits == 0:
                 self.add(f"{path}.hits", f"expected at least 1 hit for {eff.casualties} casualties, found 0")
         elif isinstance(eff, SurgeEffect):
             self._actor_names(f"{path}.on", eff.on, militias, "a militia")
+            for i, m in enumerate(eff.on):
+                if m in militias and not militias[m].attacks:
+                    attacking = {k: v for k, v in militias.items() if v.attacks}
+                    self.add(f"{path}.on[{i}]", f"expected a militia with attack channels, whose rates a surge raises "
+                             f"({_choices(attacking)}), found '{m}', which has none")
         elif isinstance(eff, RestrainEffect):
             self._actor_names(f"{path}.militias", eff.militias, militias, "a militia")
+            fronts = {t: None for m in militias.values() for t in m.attacks}
             if eff.front not in states:
-                self.add(f"{path}.front", f"expected a front, i.e. a target state ({_choices(states)}), found '{eff.front}'")
+                self.add(f"{path}.front", f"expected a front, i.e. a target state ({_choices(states)}), found '{eff.front}'"
+                         + did_you_mean(eff.front, states))
+            elif eff.front not in fronts:
+                self.add(f"{path}.front", f"expected a front some militia attacks ({_choices(fronts)}), found '{eff.front}', "
+                         "which no militia attacks")
+            else:
+                for i, m in enumerate(eff.militias):
+                    if m in militias and eff.front not in militias[m].attacks:
+                        attacks = militias[m].attacks
+                        self.add(f"{path}.militias[{i}]",
+                                 f"expected a militia with an attack channel on front {eff.front} to restrain, found '{m}', "
+                                 + (f"which attacks only {', '.join(attacks)}" if attacks else "which has no attack channels"))
             if owner is not None:
                 patron = self.s.actors[owner]
                 proxies = patron.proxies if isinstance(patron, Patron) else []
@@ -581,23 +672,58 @@ class ReferenceCheck:
                         self.add(
                             f"{path}.militias[{i}]",
                             f"expected a proxy of {owner} (only a patron restrains, and only its proxies: "
-                            f"{', '.join(proxies) or 'none'}), found '{m}'",
+                            f"{', '.join(proxies) or 'none'}), found '{m}'" + did_you_mean(m, proxies),
                         )
 
     def _filter(self, path: str, f: IncidentFilter) -> None:
         actors = self.s.actors
         for key in ("by", "on"):
             self._actor_names(f"{path}.{key}", getattr(f, key), actors, "an actor")
+        self.filters.append((path, f))
+
+    def _filter_matches(self, path: str, f: IncidentFilter) -> None:
+        """Every name of a filter must be one some incident of the scenario carries, and some
+        incident must match the whole filter: a filter that can never match is an error, not
+        a milestone of probability 0 or a harm source that never deposits."""
+        incidents = self.incidents
+        before = len(self.problems)
+        for key, role in (("by", "acts (attacks or strikes)"), ("on", "is attacked or struck")):
+            produced = {getattr(i, key): None for i in incidents}
+            for i, n in enumerate(getattr(f, key) or []):
+                if n not in produced:
+                    self.add(f"{path}.{key}[{i}]", f"expected an actor that {role} in this scenario ({_choices(produced)}), "
+                             f"found '{n}', which never does")
+        places = {i.at: None for i in incidents}
+        for i, n in enumerate(f.at or []):
+            if n not in places:
+                self.add(f"{path}.at[{i}]", _unknown("a location where some attack or strike lands", places, n))
+        kinds = {i.kind: None for i in incidents}
+        if f.kind is not None and f.kind not in kinds:
+            self.add(f"{path}.kind", f"expected a kind of incident this scenario produces ({_choices(kinds)}), "
+                     f"found '{f.kind}', which nothing in it produces")
+        if len(self.problems) == before and not any(f.matches(*i) for i in incidents):
+            asked = "; ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}"
+                              for k in ("by", "on", "at", "kind") if (v := getattr(f, k)) is not None)
+            near = [i for i in incidents if (f.by is None or i.by in f.by)] or incidents
+            shown = ", ".join(f"{i.kind} by {i.by} on {i.on} at {i.at}" for i in near[:8])
+            more = f" and {len(near) - 8} more" if len(near) > 8 else ""
+            self.add(path, f"expected a filter that some incident of the scenario matches (such as {shown}{more}), "
+                     f"found {asked or 'an empty filter'}, which none matches")
 
     def _ladder(self) -> None:
         s = self.s
         seen: set[str] = set()
         for i, rung in enumerate(s.ladder):
             if rung not in s.milestones:
-                self.add(f"ladder[{i}]", f"expected a milestone ({_choices(s.milestones)}), found '{rung}'")
+                self.add(f"ladder[{i}]", _unknown("a milestone", s.milestones, rung))
             if rung in seen:
                 self.add(f"ladder[{i}]", f"expected each milestone once, found '{rung}' again")
             seen.add(rung)
+
+
+def _unknown(what: str, pool, found: str) -> str:
+    """"expected <what> (one of ...), found '<found>'", with the closest name suggested."""
+    return f"expected {what} ({_choices(pool)}), found '{found}'{did_you_mean(found, pool)}"
 
 
 def _choices(pool) -> str:

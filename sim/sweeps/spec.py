@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from sim.errors import MAX_LISTED, problems_error
+from sim.errors import MAX_LISTED, did_you_mean, problems_error
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
@@ -212,7 +212,7 @@ def _check(spec: SweepFile, scenario: Scenario) -> list[tuple[str, str]]:
     for i, output in enumerate(spec.sweep.outputs):
         if output not in known:
             problems.append((f"sweep.outputs[{i}]", f"expected a summary.csv metric of scenario {name} "
-                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found {output!r}"))
+                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found {output!r}{did_you_mean(output, known)}"))
     return problems
 
 
