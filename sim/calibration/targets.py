@@ -24,7 +24,7 @@ from scipy import stats
 from sim.errors import MAX_LISTED, InputError, did_you_mean, problems_error
 from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
-from sim.scenario.loading import describe_error, path_text, read_text, read_toml
+from sim.scenario.loading import describe_error, path_text, read_text, read_toml, require_some_table
 from sim.scenario.paths import PathError, get, with_values
 from sim.scenario.schema import Name, Strict, check_references
 
@@ -181,7 +181,8 @@ def load_targets(path: str | Path) -> Targets:
     """Read and check a targets file: schema, then everything that needs the scenario."""
     path = Path(path)
     shown = str(path)
-    raw = read_toml(path, what="targets")
+    raw = read_toml(path, what="targets", roots=(TargetsFile,))
+    require_some_table(raw, TargetsFile, shown, "targets")
     try:
         spec = TargetsFile.model_validate(raw)
     except ValidationError as e:
@@ -267,11 +268,14 @@ def _unknown_facts(path: str, ids: list[str], facts: dict) -> list[tuple[str, st
 def _read_facts(path: Path, shown: str) -> dict[str, dict]:
     """The seeds file's facts by id (a CSV with an `id` column), read like every input file."""
     text = read_text(path, "seeds", named_by=f"fit.facts in {shown}")
+    where = f"(named by fit.facts in {shown})"
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as e:
-        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}), found {e}") from None
+        rows = list(reader)
+    except csv.Error:  # its message may quote the file: say where, not what
+        raise InputError(f"error: {path}: line {reader.line_num}: expected a CSV seeds file {where}, found a line "
+                         "that is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
     if rows and "id" not in rows[0]:
-        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}) with an id column, "
-                         f"found columns {', '.join(map(str, rows[0]))}")
+        raise InputError(f"error: {path}: line 1: expected a CSV seeds file {where} whose header names an id column, "
+                         f"found a first line of {len(rows[0])} column(s) without one")
     return {row["id"]: row for row in rows}

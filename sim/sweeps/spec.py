@@ -37,7 +37,7 @@ from sim.errors import MAX_LISTED, did_you_mean, problems_error
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
-from sim.scenario.loading import describe_error, path_text, read_toml
+from sim.scenario.loading import describe_error, path_text, read_toml, require_some_table
 from sim.scenario.paths import PathError, get, with_values
 from sim.scenario.schema import MAX_TRIALS, Name, Strict, check_references
 
@@ -170,7 +170,8 @@ def load_sweep(path: str | Path, overrides=None) -> Sweep:
     set values of the base scenario as `load_scenario`'s do."""
     path = Path(path)
     shown = str(path)
-    raw = read_toml(path, what="sweep spec")
+    raw = read_toml(path, what="sweep spec", roots=(SweepFile,))
+    require_some_table(raw, SweepFile, shown, "sweep spec")
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
