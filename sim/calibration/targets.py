@@ -34,9 +34,9 @@ MAX_TARGETS = 500
 
 
 class UniformPrior(Strict):
-    dist: Literal["uniform"]
-    low: float
-    high: float
+    dist: Literal["uniform"] = Field(description="Distribution: uniform.")
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound.")
 
     def frozen(self):
         return stats.uniform(self.low, self.high - self.low)
@@ -49,27 +49,27 @@ class UniformPrior(Strict):
 
 
 class LogNormalPrior(Strict):
-    dist: Literal["lognormal"]
-    median: Annotated[float, Field(gt=0)]
-    sigma: Annotated[float, Field(gt=0, le=10)]
+    dist: Literal["lognormal"] = Field(description="Distribution: lognormal.")
+    median: Annotated[float, Field(gt=0)] = Field(description="Median (exp of the log's mean).")
+    sigma: Annotated[float, Field(gt=0, le=10)] = Field(description="Standard deviation of the log.")
 
     def frozen(self):
         return stats.lognorm(s=self.sigma, scale=self.median)
 
 
 class BetaPrior(Strict):
-    dist: Literal["beta"]
-    a: Annotated[float, Field(gt=0)]
-    b: Annotated[float, Field(gt=0)]
+    dist: Literal["beta"] = Field(description="Distribution: beta.")
+    a: Annotated[float, Field(gt=0)] = Field(description="Shape a (α).")
+    b: Annotated[float, Field(gt=0)] = Field(description="Shape b (β).")
 
     def frozen(self):
         return stats.beta(self.a, self.b)
 
 
 class GammaPrior(Strict):
-    dist: Literal["gamma"]
-    shape: Annotated[float, Field(gt=0)]
-    scale: Annotated[float, Field(gt=0)]
+    dist: Literal["gamma"] = Field(description="Distribution: gamma.")
+    shape: Annotated[float, Field(gt=0)] = Field(description="Shape k.")
+    scale: Annotated[float, Field(gt=0)] = Field(description="Scale θ (mean k·θ).")
 
     def frozen(self):
         return stats.gamma(self.shape, scale=self.scale)
@@ -79,21 +79,24 @@ Prior = Annotated[UniformPrior | LogNormalPrior | BetaPrior | GammaPrior, Field(
 
 
 class FittedParameter(Strict):
-    path: str
-    prior: Prior
-    why: str = ""
+    path: str = Field(description="Key path of the fitted number in the scenario.")
+    prior: Prior = Field(description="Prior distribution of the parameter.")
+    why: str = Field("", description="Why this prior (for the report).")
 
 
 class CountTarget(Strict):
-    series: Name
-    start: dt.date
-    end: dt.date
-    observation: Literal["exact", "interval", "lower_bound"]
-    value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    lo: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    facts: list[str] = Field(min_length=1)
-    why: str = ""
+    series: Name = Field(description="The count series (a summary series of the scenario, e.g. attacks_on_israel).")
+    start: dt.date = Field(description="First day of the period (inclusive).")
+    end: dt.date = Field(description="Last day of the period (inclusive).")
+    observation: Literal["exact", "interval", "lower_bound"] = Field(
+        description="What is known: exact (value), interval (lo, hi) or lower_bound (lo).")
+    value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None, description="The exact count.")
+    lo: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None,
+        description="Lowest count consistent with the sources.")
+    hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None,
+        description="Highest count consistent with the sources.")
+    facts: list[str] = Field(min_length=1, description="Ids of the facts in the seeds file the count rests on.")
+    why: str = Field("", description="How the count was read from the facts.")
 
     @model_validator(mode="after")
     def _bounds(self) -> CountTarget:
@@ -121,26 +124,31 @@ class CountTarget(Strict):
 
 
 class EventTarget(Strict):
-    milestone: Name
-    observation: Literal["happened_by", "not_happened_by"]
-    date: dt.date
-    facts: list[str] = Field(min_length=1)
-    why: str = ""
+    milestone: Name = Field(description="The milestone of the scenario.")
+    observation: Literal["happened_by", "not_happened_by"] = Field(
+        description="Whether it happened_by or not_happened_by the date.")
+    date: dt.date = Field(description="The date.")
+    facts: list[str] = Field(min_length=1, description="Ids of the facts in the seeds file the event rests on.")
+    why: str = Field("", description="How the event was read from the facts.")
 
 
 class FitSpec(Strict):
-    name: Name
-    scenario: str
-    facts: str
-    description: str = ""
-    fit_until: dt.date | None = None
+    name: Name = Field(description="The fit's name (the fit folder's default name).")
+    scenario: str = Field(description="The scenario file to fit, relative to the targets file.")
+    facts: str = Field(description="The seeds CSV file (with an id column), relative to the targets file.")
+    description: str = Field("", description="What the fit is for.")
+    fit_until: dt.date | None = Field(None,
+        description="Targets ending after this date are scored but not fitted (a time split); absent: all are fitted.")
 
 
 class TargetsFile(Strict):
-    fit: FitSpec
-    parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12)
-    counts: dict[Name, CountTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
-    events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
+    fit: FitSpec = Field(description="What is fitted, to what.")
+    parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12,
+        description="Fitted parameters by name.")
+    counts: dict[Name, CountTarget] = Field(default_factory=dict, max_length=MAX_TARGETS,
+        description="Reported counts by name.")
+    events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS,
+        description="Events that did or did not happen, by name.")
 
 
 @dataclass
