@@ -238,6 +238,19 @@ def report(folder: Path) -> None:
     click.echo(f"wrote {folder}/ ({', '.join(p.name for p in written)})")
 
 
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/schemas"), show_default=True,
+              help="Folder for the JSON Schemas (scenario, sweep and targets .schema.json).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path), default=Path("docs/scenario-reference.md"),
+              show_default=True, help="File for the Markdown reference of every key.")
+def schema(out: Path, reference: Path) -> None:
+    """Write the JSON Schemas of scenario, sweep and targets files (for an editor's TOML support) and the
+    reference of every key, generated from the schema."""
+    from sim.reference import write
+
+    click.echo("wrote " + ", ".join(str(p) for p in write(out, reference)))
+
+
 def _settings(settings) -> list[str]:
     """`--set` words as command-line words."""
     return [word for setting in settings for word in ("--set", setting)]

@@ -6,6 +6,9 @@ message and exits with code 2, without a traceback. Anything else escaping is a 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 MAX_LISTED = 20  # problems one message lists; a file with thousands gets the first ones and a count
 
 
@@ -28,6 +31,15 @@ def problems_error(shown: str, lines: list[str], what: str, total: int | None = 
     listed = lines[:MAX_LISTED] + ([f"... and {total - min(len(lines), MAX_LISTED):,} more"] if total > MAX_LISTED else [])
     return InputError(f"error: {shown} is not a valid {what} ({total:,} problems):\n"
                       + "\n".join("  " + line for line in listed), file=shown, problems=lines)
+
+
+def did_you_mean(found: object, choices: Iterable[object]) -> str:
+    """" (did you mean 'x'?)" for the choice closest to a name that is not one of them, or ""
+    when none is close: the suffix every "found an unknown name" message ends with."""
+    if not isinstance(found, str):
+        return ""
+    near = difflib.get_close_matches(found, [str(c) for c in choices], n=1)
+    return f" (did you mean '{near[0]}'?)" if near and near[0] != found else ""
 
 
 class WorkError(RuntimeError):

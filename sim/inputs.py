@@ -14,7 +14,11 @@ from sim.scenario.loading import read_toml
 
 def input_kind(path: Path) -> str:
     """'scenario', 'sweep spec' or 'targets': what the file at `path` holds."""
-    data = read_toml(path, what="scenario, sweep spec or targets")
+    from sim.calibration.targets import TargetsFile
+    from sim.scenario.schema import Scenario
+    from sim.sweeps.spec import SweepFile
+
+    data = read_toml(path, what="scenario, sweep spec or targets", roots=(Scenario, SweepFile, TargetsFile))
     if "scenario" not in data and "extends" not in data:
         if "sweep" in data:
             return "sweep spec"

@@ -104,6 +104,12 @@ def assert_cli_error(result, file: str, key: str, *fragments: str) -> str:
 
 # --- the cases ---------------------------------------------------------------------------------
 
+# A militia that attacks Israel only, and a strike by Israel on it in Yemen.
+HOUTHIS = ('[actors.houthis]\nkind = "militia"\n[actors.houthis.attacks.israel]\nrate_per_day = 0.1\n'
+           'weapons = { drone = 1.0 }\n')
+YEMEN_STRIKE = ('[shocks.yemen]\nrate_per_day = 0.01\n'
+                'effects = [{ type = "strike", by = "israel", on = "houthis", at = "yemen" }]\n')
+SHOCK_EFFECT = "[shocks.x]\nday = 10\neffects = [{}]\n"
 SHOCK = "[shocks.late]\n{timing}\neffects = [{{ type = \"surge\", on = [\"iri\"], amplitude = 1.0, decay_days = 5 }}]\n"
 
 CASES = [
@@ -198,7 +204,8 @@ CASES = [
     pytest.param(edit("from = { iri = 0.4 }", "from = { iri = 1.0 }"), "bad.toml",
                  "actors.iri.excitation.from: ", ("branching ratio", "found 1"), id="branching-ratio-exactly-1"),
     pytest.param(override("[actors.iri.excitation]\nfrom = { iri = 0.4, hezbollah = 0.9 }\n"
-                          "[actors.hezbollah.excitation]\nmemory_days = 10\nfrom = { iri = 0.9 }\n"), "child.toml",
+                          "[actors.hezbollah.excitation]\nmemory_days = 10\nfrom = { iri = 0.9 }\n"
+                          "[actors.hezbollah.attacks.israel]\nrate_per_day = 0.1\nweapons = { drone = 1.0 }\n"), "child.toml",
                  "actors.*.excitation.from: ", ("branching ratio", "found 1.12", "excitation of iri, hezbollah"),
                  id="branching-ratio-matrix"),
     pytest.param(edit("rate_per_day = 0.0055", "date = 2026-01-01"), "bad.toml",
@@ -214,6 +221,60 @@ CASES = [
                  id="shock-two-timings"),
     pytest.param(override("[actors.iran.harm.own_losses]\nwindow_days = 30\n"), "child.toml",
                  "actors.iran.harm.own_losses: ", ("decay_days or window_days", "found both"), id="harm-two-memories"),
+    # 10. names nothing in the scenario can produce: a filter that never matches, an effect that does nothing
+    pytest.param(override(HOUTHIS + YEMEN_STRIKE + '[milestones.x]\nwhen = { by = ["israel"], at = ["yeman"], kind = "strike" }\n'),
+                 "child.toml", "milestones.x.when.at[0]: ",
+                 ("expected a location where some attack or strike lands", "found 'yeman'", "did you mean 'yemen'?"),
+                 id="filter-location-misspelt"),
+    pytest.param(override('[milestones.x]\nwhen = { by = ["isreal"], kind = "strike" }\n'), "child.toml",
+                 "milestones.x.when.by[0]: ", ("expected an actor", "found 'isreal'", "did you mean 'israel'?"),
+                 id="filter-actor-misspelt"),
+    pytest.param(override(HOUTHIS + '[milestones.x]\nwhen = { by = ["houthi"], on = ["israel"] }\n'), "child.toml",
+                 "milestones.x.when.by[0]: ", ("expected an actor", "found 'houthi'", "did you mean 'houthis'?"),
+                 id="filter-militia-misspelt"),
+    pytest.param(override(HOUTHIS + '[actors.israel.harm.from_iraq]\nsources = [{ by = ["iri", "houthi"], per_incident = 1.0 }]\n'),
+                 "child.toml", "actors.israel.harm.from_iraq.sources[0].by[1]: ", ("found 'houthi'", "did you mean 'houthis'?"),
+                 id="harm-source-misspelt"),
+    pytest.param(override('[milestones.x]\nwhen = { by = ["hezbollah"] }\n'), "child.toml",
+                 "milestones.x.when.by[0]: ", ("expected an actor that acts", "found 'hezbollah', which never does"),
+                 id="filter-by-an-actor-that-never-acts"),
+    pytest.param(override('[milestones.x]\nwhen = { on = ["hezbollah"], kind = "attack" }\n'), "child.toml",
+                 "milestones.x.when: ", ("expected a filter that some incident of the scenario matches",
+                                         "found on hezbollah; kind attack, which none matches"),
+                 id="filter-combination-never-matches"),
+    pytest.param(override('[milestones.x]\nwhen = { by = ["us"], kind = "attack" }\n'), "child.toml",
+                 "milestones.x.when: ", ("strike by us on iri at iraq", "found by us; kind attack, which none matches"),
+                 id="filter-state-never-attacks"),
+    pytest.param(override(SHOCK_EFFECT.format('{ type = "restrain", militias = ["hezbollah"], front = "israel", '
+                                              'factor = 0.5, duration_days = 10 }')), "child.toml",
+                 "shocks.x.effects[0].militias[0]: ",
+                 ("expected a militia with an attack channel on front israel", "found 'hezbollah', which has no attack channels"),
+                 id="restrain-militia-without-channels"),
+    pytest.param(override(HOUTHIS + SHOCK_EFFECT.format('{ type = "restrain", militias = ["houthis"], front = "us", '
+                                                        'factor = 0.5, duration_days = 10 }')), "child.toml",
+                 "shocks.x.effects[0].militias[0]: ", ("on front us", "found 'houthis', which attacks only israel"),
+                 id="restrain-front-not-attacked"),
+    pytest.param(override(SHOCK_EFFECT.format('{ type = "restrain", militias = ["iri"], front = "isreal", '
+                                              'factor = 0.5, duration_days = 10 }')), "child.toml",
+                 "shocks.x.effects[0].front: ", ("expected a front", "found 'isreal'", "did you mean 'israel'?"),
+                 id="restrain-front-misspelt"),
+    pytest.param(override(SHOCK_EFFECT.format('{ type = "surge", on = ["hezbollah"], amplitude = 1.0, decay_days = 5 }')),
+                 "child.toml", "shocks.x.effects[0].on[0]: ",
+                 ("expected a militia with attack channels", "found 'hezbollah', which has none"), id="surge-militia-without-channels"),
+    pytest.param(override(SHOCK_EFFECT.format('{ type = "strike", by = "israel", on = "hezbollah", at = "lebanon", '
+                                              'capacity_loss = 0.3 }')), "child.toml",
+                 "shocks.x.effects[0].capacity_loss: ", ("militia without attack channels", "found 0.3"),
+                 id="capacity-loss-on-militia-without-channels"),
+    pytest.param(override("[actors.iri.excitation]\nfrom = { iri = 0.4, hezbollah = 0.1 }\n"), "child.toml",
+                 "actors.iri.excitation.from.hezbollah: ", ("expected a militia that attacks a target iri attacks",
+                                                            "found 'hezbollah', which attacks nothing"),
+                 id="excitation-from-militia-that-never-attacks"),
+    pytest.param(override(HOUTHIS + "[actors.houthis.redirect]\nshare = 0.5\nramp_days = 10\n"), "child.toml",
+                 "actors.houthis.redirect: ", ("at least two fronts", "found houthis with 1"), id="redirect-with-one-front"),
+    pytest.param(edit("weapons = { drone = 0.6, rocket = 0.4 }", "weapons = { drone = 0.6, rockt = 0.4 }"), "bad.toml",
+                 "actors.iri.attacks.us.weapons.rockt: ", ("expected a weapon", "did you mean 'rocket'?"), id="weapon-misspelt"),
+    pytest.param(edit('  "regional_war",\n]', '  "regional_wr",\n]'), "bad.toml",
+                 "ladder[7]: ", ("expected a milestone", "did you mean 'regional_war'?"), id="ladder-rung-misspelt"),
 ]
 
 
@@ -241,7 +302,9 @@ def test_run_without_out_creates_no_default_folder():
 def test_the_unedited_files_are_valid():
     """The controls: the copy and a child that overrides nothing wrong validate, so each case
     above fails because of its one edit."""
-    for path in (variant("rate_per_day = 0.03", "rate_per_day = 0.03"), child('[scenario]\nname = "child"\n')):
+    yemen = HOUTHIS + YEMEN_STRIKE + '[milestones.x]\nwhen = { by = ["israel"], at = ["yemen"], kind = "strike" }\n'
+    for path in (variant("rate_per_day = 0.03", "rate_per_day = 0.03"), child('[scenario]\nname = "child"\n'),
+                 child(yemen, name="yemen.toml")):
         result = invoke("validate", path)
         assert result.exit_code == 0, result.output
         assert "error" not in result.stderr

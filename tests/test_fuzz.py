@@ -460,7 +460,7 @@ def test_a_chain_of_30_extends_stops_at_the_limit(project, tmp_path):
     ("special/deep_inline.toml", f"nested at most {MAX_DEPTH} deep"),
     ("special/long_key.toml", f"line 1, column 1: expected dotted keys of at most {MAX_DEPTH} parts"),
     ("special/long_header.toml", f"expected dotted keys of at most {MAX_DEPTH} parts"),
-    ("special/huge_int.toml", "expected valid TOML (named by extends in child.toml), found a value it cannot hold"),
+    ("special/huge_int.toml", "expected valid TOML (named by extends in child.toml), found an integer of more digits"),
     ("nul\x00.toml", "found a NUL character in it"),
     ("x" * 5000, "found File name too long"),
 ])
@@ -479,7 +479,7 @@ def test_extends_to_special_files_is_refused_quickly(project, target, found):
     (("fit", "facts"), "/dev/zero", "(named by fit.facts in calibration/fuzzed.toml), found a character device"),
     (("fit", "facts"), "special/fifo.toml", "found a FIFO"),
     (("fit", "facts"), "special/binary.toml", "expected UTF-8 text"),
-    (("fit", "facts"), "special/facts_no_id.csv", "with an id column, found columns name, value"),
+    (("fit", "facts"), "special/facts_no_id.csv", "whose header names an id column, found a first line of 2 column(s)"),
     (("fit", "facts"), "special/facts_huge_field.csv", "expected a CSV seeds file"),
     (("parameters", "from_calibration"), "special/fit_zero", "posterior.parquet: expected a posterior file, found a character device"),
     (("parameters", "from_calibration"), "special/fit_fifo", "fit.toml: expected a fit file, found a FIFO"),

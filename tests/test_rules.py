@@ -259,6 +259,24 @@ def test_incident_filters_match_on_each_field():
     assert matches(IncidentFilter(), "anyone", "anyone", "anywhere", "attack")
 
 
+def test_every_incident_a_trial_routes_is_one_the_scenario_lists():
+    """The checks that refuse a filter no incident can match rest on `Scenario.incidents`: the
+    incidents a trial actually routes (attacks, forced attacks, strikes of rules and shocks) must
+    all be among them, and the attack channels' routes must be exactly its attacks."""
+    from sim.scenario import load_scenario
+
+    for name in ("baseline.toml", "history_2023_2024.toml"):
+        scenario = load_scenario(SCENARIOS / name)
+        listed = set(scenario.incidents())
+        world = World(scenario, seed=1, trial=0)
+        world.run()
+        routed = set(world._routes)
+        assert routed <= listed, routed - listed
+        attacks = {i for i in listed if i.kind == "attack"}
+        assert {k for k in routed if k[3] == "attack"} == attacks
+        assert any(k[3] == "strike" for k in routed)
+
+
 def test_milestone_needs_count_within_window():
     spec = Milestone.model_validate({"when": {"by": ["a"]}, "count": 3, "within_days": 10.0})
     m = MilestoneTracker("war", 2, spec)

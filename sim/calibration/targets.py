@@ -21,10 +21,10 @@ import numpy as np
 from pydantic import Field, ValidationError, model_validator
 from scipy import stats
 
-from sim.errors import MAX_LISTED, InputError, problems_error
+from sim.errors import MAX_LISTED, InputError, did_you_mean, problems_error
 from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
-from sim.scenario.loading import describe_error, path_text, read_text, read_toml
+from sim.scenario.loading import describe_error, path_text, read_text, read_toml, require_some_table
 from sim.scenario.paths import PathError, get, with_values
 from sim.scenario.schema import Name, Strict, check_references
 
@@ -34,9 +34,9 @@ MAX_TARGETS = 500
 
 
 class UniformPrior(Strict):
-    dist: Literal["uniform"]
-    low: float
-    high: float
+    dist: Literal["uniform"] = Field(description="Distribution: uniform.")
+    low: float = Field(description="Lower bound.")
+    high: float = Field(description="Upper bound.")
 
     def frozen(self):
         return stats.uniform(self.low, self.high - self.low)
@@ -49,27 +49,27 @@ class UniformPrior(Strict):
 
 
 class LogNormalPrior(Strict):
-    dist: Literal["lognormal"]
-    median: Annotated[float, Field(gt=0)]
-    sigma: Annotated[float, Field(gt=0, le=10)]
+    dist: Literal["lognormal"] = Field(description="Distribution: lognormal.")
+    median: Annotated[float, Field(gt=0)] = Field(description="Median (exp of the log's mean).")
+    sigma: Annotated[float, Field(gt=0, le=10)] = Field(description="Standard deviation of the log.")
 
     def frozen(self):
         return stats.lognorm(s=self.sigma, scale=self.median)
 
 
 class BetaPrior(Strict):
-    dist: Literal["beta"]
-    a: Annotated[float, Field(gt=0)]
-    b: Annotated[float, Field(gt=0)]
+    dist: Literal["beta"] = Field(description="Distribution: beta.")
+    a: Annotated[float, Field(gt=0)] = Field(description="Shape a (α).")
+    b: Annotated[float, Field(gt=0)] = Field(description="Shape b (β).")
 
     def frozen(self):
         return stats.beta(self.a, self.b)
 
 
 class GammaPrior(Strict):
-    dist: Literal["gamma"]
-    shape: Annotated[float, Field(gt=0)]
-    scale: Annotated[float, Field(gt=0)]
+    dist: Literal["gamma"] = Field(description="Distribution: gamma.")
+    shape: Annotated[float, Field(gt=0)] = Field(description="Shape k.")
+    scale: Annotated[float, Field(gt=0)] = Field(description="Scale θ (mean k·θ).")
 
     def frozen(self):
         return stats.gamma(self.shape, scale=self.scale)
@@ -79,21 +79,24 @@ Prior = Annotated[UniformPrior | LogNormalPrior | BetaPrior | GammaPrior, Field(
 
 
 class FittedParameter(Strict):
-    path: str
-    prior: Prior
-    why: str = ""
+    path: str = Field(description="Key path of the fitted number in the scenario.")
+    prior: Prior = Field(description="Prior distribution of the parameter.")
+    why: str = Field("", description="Why this prior (for the report).")
 
 
 class CountTarget(Strict):
-    series: Name
-    start: dt.date
-    end: dt.date
-    observation: Literal["exact", "interval", "lower_bound"]
-    value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    lo: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
-    facts: list[str] = Field(min_length=1)
-    why: str = ""
+    series: Name = Field(description="The count series (a summary series of the scenario, e.g. attacks_on_israel).")
+    start: dt.date = Field(description="First day of the period (inclusive).")
+    end: dt.date = Field(description="Last day of the period (inclusive).")
+    observation: Literal["exact", "interval", "lower_bound"] = Field(
+        description="What is known: exact (value), interval (lo, hi) or lower_bound (lo).")
+    value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None, description="The exact count.")
+    lo: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None,
+        description="Lowest count consistent with the sources.")
+    hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None,
+        description="Highest count consistent with the sources.")
+    facts: list[str] = Field(min_length=1, description="Ids of the facts in the seeds file the count rests on.")
+    why: str = Field("", description="How the count was read from the facts.")
 
     @model_validator(mode="after")
     def _bounds(self) -> CountTarget:
@@ -121,26 +124,31 @@ class CountTarget(Strict):
 
 
 class EventTarget(Strict):
-    milestone: Name
-    observation: Literal["happened_by", "not_happened_by"]
-    date: dt.date
-    facts: list[str] = Field(min_length=1)
-    why: str = ""
+    milestone: Name = Field(description="The milestone of the scenario.")
+    observation: Literal["happened_by", "not_happened_by"] = Field(
+        description="Whether it happened_by or not_happened_by the date.")
+    date: dt.date = Field(description="The date.")
+    facts: list[str] = Field(min_length=1, description="Ids of the facts in the seeds file the event rests on.")
+    why: str = Field("", description="How the event was read from the facts.")
 
 
 class FitSpec(Strict):
-    name: Name
-    scenario: str
-    facts: str
-    description: str = ""
-    fit_until: dt.date | None = None
+    name: Name = Field(description="The fit's name (the fit folder's default name).")
+    scenario: str = Field(description="The scenario file to fit, relative to the targets file.")
+    facts: str = Field(description="The seeds CSV file (with an id column), relative to the targets file.")
+    description: str = Field("", description="What the fit is for.")
+    fit_until: dt.date | None = Field(None,
+        description="Targets ending after this date are scored but not fitted (a time split); absent: all are fitted.")
 
 
 class TargetsFile(Strict):
-    fit: FitSpec
-    parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12)
-    counts: dict[Name, CountTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
-    events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS)
+    fit: FitSpec = Field(description="What is fitted, to what.")
+    parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12,
+        description="Fitted parameters by name.")
+    counts: dict[Name, CountTarget] = Field(default_factory=dict, max_length=MAX_TARGETS,
+        description="Reported counts by name.")
+    events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS,
+        description="Events that did or did not happen, by name.")
 
 
 @dataclass
@@ -181,7 +189,8 @@ def load_targets(path: str | Path) -> Targets:
     """Read and check a targets file: schema, then everything that needs the scenario."""
     path = Path(path)
     shown = str(path)
-    raw = read_toml(path, what="targets")
+    raw = read_toml(path, what="targets", roots=(TargetsFile,))
+    require_some_table(raw, TargetsFile, shown, "targets")
     try:
         spec = TargetsFile.model_validate(raw)
     except ValidationError as e:
@@ -231,7 +240,7 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     for name, c in spec.counts.items():
         path = f"counts.{name}"
         if c.series not in series:
-            problems.append((f"{path}.series", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), found '{c.series}'"))
+            problems.append((f"{path}.series", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), found '{c.series}'{did_you_mean(c.series, series)}"))
         if c.start < start or c.end >= end:
             problems.append((path, f"expected a period within {start} - {end - dt.timedelta(days=1)}, found {c.start} - {c.end}"))
         by_series.setdefault(c.series, []).append((c.start, c.end, name))
@@ -245,7 +254,7 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     for name, e in spec.events.items():
         path = f"events.{name}"
         if e.milestone not in milestones:
-            problems.append((f"{path}.milestone", f"expected a milestone of {scenario.scenario.name} ({', '.join(milestones)}), found '{e.milestone}'"))
+            problems.append((f"{path}.milestone", f"expected a milestone of {scenario.scenario.name} ({', '.join(milestones)}), found '{e.milestone}'{did_you_mean(e.milestone, milestones)}"))
         if not start <= e.date < end:
             problems.append((f"{path}.date", f"expected a date within {start} - {end - dt.timedelta(days=1)}, found {e.date}"))
         problems += _unknown_facts(path, e.facts, facts)
@@ -267,11 +276,14 @@ def _unknown_facts(path: str, ids: list[str], facts: dict) -> list[tuple[str, st
 def _read_facts(path: Path, shown: str) -> dict[str, dict]:
     """The seeds file's facts by id (a CSV with an `id` column), read like every input file."""
     text = read_text(path, "seeds", named_by=f"fit.facts in {shown}")
+    where = f"(named by fit.facts in {shown})"
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    except csv.Error as e:
-        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}), found {e}") from None
+        rows = list(reader)
+    except csv.Error:  # its message may quote the file: say where, not what
+        raise InputError(f"error: {path}: line {reader.line_num}: expected a CSV seeds file {where}, found a line "
+                         "that is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
     if rows and "id" not in rows[0]:
-        raise InputError(f"error: {path}: expected a CSV seeds file (named by fit.facts in {shown}) with an id column, "
-                         f"found columns {', '.join(map(str, rows[0]))}")
+        raise InputError(f"error: {path}: line 1: expected a CSV seeds file {where} whose header names an id column, "
+                         f"found a first line of {len(rows[0])} column(s) without one")
     return {row["id"]: row for row in rows}

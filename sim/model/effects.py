@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from sim.scenario.schema import strike_incident
+
 
 class Effect:
     """An effect is a value: two with the same numbers are equal (blueprints share equal plans)."""
@@ -28,7 +30,7 @@ class Strike(Effect):
     __slots__ = ("route_key", "on", "capacity_loss", "casualties_mean", "death_share", "salvo", "series")
 
     def __init__(self, blueprint, by: str, spec):
-        self.route_key = (by, spec.on, spec.at, "strike")
+        self.route_key = tuple(strike_incident(spec, by))
         self.on = spec.on
         self.capacity_loss = spec.capacity_loss
         self.casualties_mean = spec.casualties_mean

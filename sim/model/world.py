@@ -23,7 +23,7 @@ from sim.model.militia import AttackChannel, Militia
 from sim.model.shocks import RandomShock, ScheduledShock
 from sim.model.streams import PARAMETERS_STREAM, Streams, stream_key
 from sim.model.tally import Tally, TallyLayout, month_edges, series_names
-from sim.scenario.schema import IncidentFilter, Scenario
+from sim.scenario.schema import IncidentFilter, Scenario, attack_incident
 
 
 class RunawayError(RuntimeError):
@@ -115,12 +115,7 @@ class TrialOutcome:
 
 
 def matches(f: IncidentFilter, by: str, on: str, at: str, kind: str) -> bool:
-    return (
-        (f.by is None or by in f.by)
-        and (f.on is None or on in f.on)
-        and (f.at is None or at in f.at)
-        and (f.kind is None or f.kind == kind)
-    )
+    return f.matches(by, on, at, kind)  # one definition, shared with the scenario's checks
 
 
 def tally_layout(scenario: Scenario) -> tuple[list[str], list[str], list[str]]:
@@ -245,7 +240,7 @@ class Blueprint:
                 r = ch.initial_restraint
                 channels.append(ChannelPlan(
                     target, self.stream_key(f"attacks:{name}:{target}"), ch.rate_per_day,
-                    self.hit_table(ch.weapons, target), series, (name, target, ch.location or target, "attack"),
+                    self.hit_table(ch.weapons, target), series, tuple(attack_incident(name, target, ch)),
                     (r.factor, r.remaining_days, r.redirect) if r is not None else None,
                 ))
             plans.append(MilitiaPlan(

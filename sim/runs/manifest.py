@@ -73,8 +73,12 @@ def read_json(path: Path) -> dict:
 
     try:
         data = json.loads(read_text(Path(path), "JSON"))
-    except ValueError as e:
-        raise InputError(f"error: {path}: expected a readable JSON file, found {e}") from None
+    except json.JSONDecodeError as e:  # its message is tomllib-like: what and where, not the text
+        raise InputError(f"error: {path}: line {e.lineno}, column {e.colno}: expected a JSON file written by escsim, "
+                         f"found invalid JSON ({e.msg})") from None
+    except (ValueError, RecursionError):
+        raise InputError(f"error: {path}: expected a JSON file written by escsim, found one it cannot read "
+                         "(nested too deep or a number too long)") from None
     if not isinstance(data, dict):
         raise InputError(f"error: {path}: expected a JSON object, found {type(data).__name__}")
     return data

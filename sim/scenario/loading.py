@@ -280,8 +280,12 @@ def read_text(path: Path, what: str, named_by: str | None = None, limit: int = M
         raise InputError(f"error: {_shown(path)}: expected UTF-8 text{where}, found an invalid byte at offset {e.start}") from None
 
 
-def read_toml(path: Path, named_by: str | None = None, what: str = "scenario") -> dict:
-    """Parse one TOML file (a scenario, or another `what`), turning every failure into an `InputError`."""
+def read_toml(path: Path, named_by: str | None = None, what: str = "scenario",
+              roots: tuple[type[BaseModel], ...] | None = None) -> dict:
+    """Parse one TOML file (a scenario, or another `what` of the models `roots`), turning every
+    failure into an `InputError`. A syntax error is told by its line and column and the table it
+    falls in, never by the text of the file: the table is named only when it is one the schema of
+    `roots` has (a file that is not TOML, such as a password file, is never quoted)."""
     shown = _shown(path)
     named = f" (named by {named_by})" if named_by else ""
     text = read_text(path, what, named_by)
@@ -294,13 +298,15 @@ def read_toml(path: Path, named_by: str | None = None, what: str = "scenario") -
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        where, message = _syntax_location(text, str(e))
+        where, message = _syntax_location(text, str(e), roots if roots is not None else
+                                          (Scenario,) if what == "scenario" else ())
         raise InputError(f"error: {shown}: {where}: expected valid TOML{named}, found a syntax error: {message}") from None
     except RecursionError:
         raise InputError(f"error: {shown}: expected arrays and inline tables nested at most {MAX_DEPTH} deep{named}, "
                          "found far deeper nesting") from None
     except ValueError as e:  # tomllib's own conversions, such as an integer of thousands of digits
-        raise InputError(f"error: {shown}: expected valid TOML{named}, found a value it cannot hold: {e}") from None
+        held = "an integer of more digits than it can hold" if "digits" in str(e) else "a value it cannot hold"
+        raise InputError(f"error: {shown}: expected valid TOML{named}, found {held}") from None
     too_deep = _too_deep(data)
     if too_deep:
         raise InputError(f"error: {shown}: {path_text(too_deep)}: expected tables and lists nested at most {MAX_DEPTH} "
@@ -352,6 +358,7 @@ def _is_weapon_mix(path: tuple) -> bool:
 def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenario>") -> Scenario:
     """Validate merged data as a `Scenario`, then its cross-references."""
     resolved = resolved or Resolved(data, {}, file)
+    require_some_table(data, Scenario, resolved.file, "scenario")
     data = attach_fit(data, resolved)
     try:
         scenario = Scenario.model_validate(data)
@@ -367,6 +374,15 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
     if problems:
         raise _error(resolved, [(_parse_path(p), m) for p, m in problems]) from None
     return scenario
+
+
+def require_some_table(data: dict, root: type[BaseModel], shown: str, what: str) -> None:
+    """A file that holds none of `root`'s top-level tables is not a `what` at all (a password or
+    .env file that happens to parse as TOML): say so without listing its keys, which would quote it."""
+    known = [f.alias or n for n, f in root.model_fields.items()]
+    if data and not any(key in data for key in known):
+        raise InputError(f"error: {shown}: expected a {what} file, with the tables {', '.join(known)}, "
+                         f"found a TOML file with none of them ({len(data)} other top-level key(s))")
 
 
 def with_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
@@ -415,7 +431,9 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
     names = list(fitted)
     missing = [n for n in names if n not in table]
     if missing or "weight" not in table:
-        raise InputError(f"error: {where}: expected posterior.parquet to hold {', '.join(names)} and weight, found {', '.join(table)}")
+        lacking = ", ".join([*missing, *(["weight"] if "weight" not in table else [])])
+        raise InputError(f"error: {where}: expected posterior.parquet to hold {', '.join(names)} and weight, "
+                         f"found no column {lacking}")
     try:
         weights = [float(w) for w in table["weight"]]
         values = [[float(v) for v in row] for row in zip(*(table[n] for n in names), strict=True)]
@@ -576,16 +594,68 @@ def _suggestion(raw_loc: tuple, root: type[BaseModel] = Scenario) -> str | None:
     return near[0] if near else None
 
 
-def _syntax_location(text: str, message: str) -> tuple[str, str]:
-    """Where a TOML syntax error is: the table it falls in (the last header before its
-    line, a best guess) and the line and column; and tomllib's message without its position."""
+def _syntax_location(text: str, message: str, roots: tuple[type[BaseModel], ...] = ()) -> tuple[str, str]:
+    """Where a TOML syntax error is: the table it falls in (the last header before its line, a
+    best guess, named only when it is a table of `roots`' schema) and the line and column; and
+    tomllib's message without its position and without any text of the file it quotes."""
     at = _TOML_AT.search(message)
     lines = text.splitlines()
     line = int(at.group(1)) if at and at.group(1) else len(lines) + 1
     table = next((h.group(1) for h in map(_TABLE_HEADER.match, reversed(lines[: line - 1])) if h), None)
+    if table is not None and not any(_schema_has(_header_parts(table), root) for root in roots):
+        table = None
     position = f"line {at.group(1)}, column {at.group(2)}" if at and at.group(1) else "end of file"
     where = f"{table} ({position})" if table else position
-    return where, _TOML_AT.sub("", message)
+    return where, _toml_reason(_TOML_AT.sub("", message))
+
+
+# tomllib's messages that quote the file (a key, a character), said without the quote.
+_TOML_QUOTING = (
+    ("Cannot declare", "a table or key declared twice"),
+    ("Cannot mutate immutable namespace", "a key added to an inline table or array that is already closed"),
+    ("Cannot redefine namespace", "a table defined again"),
+    ("Duplicate inline table key", "a key given twice in an inline table"),
+    ("Found invalid character", "a character that cannot stand there"),
+    ("Illegal character", "a control character, which TOML does not allow there"),
+)
+_TOML_DELIMITER = re.compile(r"""'[^A-Za-z0-9\s]{1,3}'""")  # 'Expected ']]' at the end...': tomllib's own delimiters
+
+
+def _toml_reason(message: str) -> str:
+    """tomllib's message with no text of the file in it: the known quoting messages reworded,
+    any other message kept only when, its delimiters aside, it holds words alone."""
+    for start, said in _TOML_QUOTING:
+        if message.startswith(start):
+            return said
+    bare = _TOML_DELIMITER.sub("", message)
+    return message if re.fullmatch(r"[A-Za-z ,/\-]+", bare) else "a syntax error"
+
+
+def _header_parts(table: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in table.split(".")]
+
+
+_NAME_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def _schema_has(parts: list[str], root: type[BaseModel]) -> bool:
+    """Whether `parts` is a table path of `root`'s schema: known keys, and names (of the scenario's
+    own pattern) where the schema has a table of named things."""
+    kinds: list[Any] = [root]
+    for part in parts:
+        following: list[Any] = []
+        for tp in kinds:
+            tp = _unwrap(tp)
+            for member in tp if isinstance(tp, list) else [tp]:
+                member = _unwrap(member)
+                if isinstance(member, type) and issubclass(member, BaseModel):
+                    following += [f.annotation for n, f in member.model_fields.items() if part in (n, f.alias)]
+                elif typing.get_origin(member) is dict and _NAME_KEY.fullmatch(part):
+                    following.append(typing.get_args(member)[1])
+        if not following:
+            return False
+        kinds = following
+    return True
 
 
 def _found(value: Any) -> str:

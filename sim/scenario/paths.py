@@ -10,6 +10,8 @@ import copy
 import re
 from typing import Any
 
+from sim.errors import did_you_mean
+
 _PART = re.compile(r"([a-z_][a-z0-9_]*)((?:\[\d+\])*)")
 
 
@@ -42,7 +44,8 @@ def get(data: dict, path: str) -> Any:
             if not isinstance(node, dict) or part not in node:
                 where = walked or "the top level"
                 keys = ", ".join(node) if isinstance(node, dict) else "no keys"
-                raise PathError(f"{path}: expected a key '{part}' under {where} (one of: {keys}), found none")
+                hint = did_you_mean(part, node) if isinstance(node, dict) else ""
+                raise PathError(f"{path}: expected a key '{part}' under {where} (one of: {keys}), found none{hint}")
             node = node[part]
             walked += ("." if walked else "") + part
     return node

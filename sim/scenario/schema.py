@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.errors import did_you_mean
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -47,10 +49,12 @@ class Strict(BaseModel):
 class Meta(Strict):
     """What the scenario is and the period it covers."""
 
-    name: Name
-    description: str = ""
-    start_date: dt.date
-    horizon_days: Days
+    name: Name = Field(
+        description="The scenario's name (lowercase letters, digits and _), used in folder names and reports.")
+    description: str = Field("",
+        description="What the scenario assumes and, for a what-if, what its comparison with the baseline shows.")
+    start_date: dt.date = Field(description="Calendar date of day 0 (YYYY-MM-DD, unquoted).")
+    horizon_days: Days = Field(description="Length of each trial, in days from start_date.")
 
     @model_validator(mode="after")
     def _within_calendar(self) -> Meta:
@@ -65,15 +69,19 @@ class RunDefaults(Strict):
     SimPy events one trial may process before it is stopped as a runaway (at most 10⁷, about
     half a minute of one core: a runaway must be stopped while the run is still worth waiting for)."""
 
-    trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = 1000
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    max_events_per_trial: Annotated[int, Field(ge=1_000, le=10**7)] = 1_000_000
+    trials: Annotated[int, Field(ge=1, le=MAX_TRIALS)] = Field(1000,
+        description="Monte Carlo trials of a run (the command line's --trials overrides it).")
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = Field(0,
+        description="Master seed: the same seed gives the same results, byte for byte (--seed overrides it).")
+    max_events_per_trial: Annotated[int, Field(ge=1_000, le=10**7)] = Field(1_000_000,
+        description="SimPy events one trial may process before it is stopped as a runaway (a feedback loop).")
 
 
 class SummaryOptions(Strict):
     """Which extra first-passage checkpoints `summary.csv` reports (`p_<milestone>_by_<N>d`)."""
 
-    by_days: list[Days] = Field(default_factory=lambda: [30.0, 90.0, 180.0], max_length=20)
+    by_days: list[Days] = Field(default_factory=lambda: [30.0, 90.0, 180.0], max_length=20,
+        description="Days after start at which summary.csv reports each milestone's probability (p_<milestone>_by_<N>d).")
 
 
 # --- weapons ---------------------------------------------------------------------------------
@@ -86,12 +94,29 @@ class Weapon(Strict):
     after a projectile is not intercepted.
     """
 
-    p_hit: Probability
-    casualties_per_hit: NonNegative = 0.0
-    death_share: Probability = 0.0
+    p_hit: Probability = Field(description="Probability that a projectile not intercepted hits.")
+    casualties_per_hit: NonNegative = Field(0.0,
+        description="Mean casualties (killed or wounded) per hit; casualties are Poisson.")
+    death_share: Probability = Field(0.0, description="Probability that each casualty is a death.")
 
 
 # --- incidents and filters -------------------------------------------------------------------
+
+
+IncidentKind = Literal["attack", "strike"]
+INCIDENT_KINDS: tuple[str, ...] = get_args(IncidentKind)
+
+
+class Incident(NamedTuple):
+    """The static part of an incident, as the model emits it and filters select it: who acted,
+    on whom, where, and its kind (one of INCIDENT_KINDS). `Scenario.incidents` lists every one a
+    scenario can produce; the model builds its incidents with `attack_incident` and
+    `strike_incident`, so that the two cannot drift apart."""
+
+    by: str
+    on: str
+    at: str
+    kind: str
 
 
 class IncidentFilter(Strict):
@@ -101,27 +126,44 @@ class IncidentFilter(Strict):
     (a state's or patron's response, including direct salvos).
     """
 
-    by: list[Name] | None = None
-    on: list[Name] | None = None
-    at: list[Name] | None = None
-    kind: Literal["attack", "strike"] | None = None
+    by: list[Name] | None = Field(None,
+        description="Actors who acted (attacker or striker); absent: anyone. Each must be one that acts in the scenario.")
+    on: list[Name] | None = Field(None,
+        description="Actors acted on (target); absent: anyone. Each must be one that some incident falls on.")
+    at: list[Name] | None = Field(None,
+        description="Locations (a channel's location or target, a strike's at); absent: anywhere. Each must be one where some incident happens.")
+    kind: IncidentKind | None = Field(None,
+        description="Kind of incident: attack (a militia's) or strike (a state's or patron's); absent: both.")
+
+    def matches(self, by: str, on: str, at: str, kind: str) -> bool:
+        """Whether an incident by `by` on `on` at `at` of `kind` is selected (the model's routing
+        and the scenario checks both ask this)."""
+        return (
+            (self.by is None or by in self.by)
+            and (self.on is None or on in self.on)
+            and (self.at is None or at in self.at)
+            and (self.kind is None or self.kind == kind)
+        )
 
 
 class HarmSource(IncidentFilter):
     """Harm deposited by each matching incident, by what it did."""
 
-    per_incident: NonNegative = 0.0
-    per_hit: NonNegative = 0.0
-    per_casualty: NonNegative = 0.0
-    per_death: NonNegative = 0.0
+    per_incident: NonNegative = Field(0.0, description="Harm deposited per matching incident.")
+    per_hit: NonNegative = Field(0.0, description="Harm deposited per hit of a matching incident.")
+    per_casualty: NonNegative = Field(0.0, description="Harm deposited per casualty of a matching incident.")
+    per_death: NonNegative = Field(0.0, description="Harm deposited per death of a matching incident.")
 
 
 class HarmAccount(Strict):
     """A running sum of harm that forgets: exponential decay, a sliding window, or neither."""
 
-    decay_days: Days | None = None
-    window_days: Days | None = None
-    sources: list[HarmSource] = Field(min_length=1, max_length=50)
+    decay_days: Days | None = Field(None,
+        description="Time constant of exponential forgetting, in days (absent: no decay). Not with window_days.")
+    window_days: Days | None = Field(None,
+        description="Length of a sliding window, in days: harm older than this is forgotten (absent: no window). Not with decay_days.")
+    sources: list[HarmSource] = Field(min_length=1, max_length=50,
+        description="Which incidents deposit harm here, and how much.")
 
     @model_validator(mode="after")
     def _one_memory(self) -> HarmAccount:
@@ -141,34 +183,40 @@ class StrikeEffect(Strict):
     Poisson with mean `casualties_mean`.
     """
 
-    type: Literal["strike"]
-    by: Name | None = None
-    on: Name
-    at: Name
-    capacity_loss: Probability = 0.0
-    casualties_mean: NonNegative = 0.0
-    death_share: Probability = 0.0
-    salvo: dict[Name, Count] = Field(default_factory=dict)
+    type: Literal["strike"] = Field(description="The kind of effect: strike.")
+    by: Name | None = Field(None,
+        description="The striking state or patron; absent in a rule: the rule's owner (a shock's strike must say).")
+    on: Name = Field(description="The actor struck.")
+    at: Name = Field(description="Where the strike lands (a location name, matched by filters' at).")
+    capacity_loss: Probability = Field(0.0,
+        description="Share of the struck militia's capacity destroyed (0 for a strike on a state).")
+    casualties_mean: NonNegative = Field(0.0, description="Mean casualties of a strike without a salvo (Poisson).")
+    death_share: Probability = Field(0.0,
+        description="Probability that each casualty of a strike without a salvo is a death.")
+    salvo: dict[Name, Count] = Field(default_factory=dict,
+        description="Weapons launched by type (a count of each), each going through the target's interception; absent: one hit with casualties_mean.")
 
 
 class AttackEffect(Strict):
     """A militia attack with a fixed outcome, for events history must not leave to chance."""
 
-    type: Literal["attack"]
-    by: Name
-    on: Name
-    hits: Count = 0
-    casualties: Count = 0
-    deaths: Count = 0
+    type: Literal["attack"] = Field(description="The kind of effect: attack (with a fixed outcome).")
+    by: Name = Field(description="The attacking militia.")
+    on: Name = Field(description="The target: one the militia has an attack channel on.")
+    hits: Count = Field(0, description="Hits of the attack.")
+    casualties: Count = Field(0, description="Casualties of the attack (at least one hit if any).")
+    deaths: Count = Field(0, description="Deaths of the attack (at most casualties).")
 
 
 class SurgeEffect(Strict):
     """A solidarity or grievance shock: militia rates multiplied by 1 + A·exp(−t/τ)."""
 
-    type: Literal["surge"]
-    on: list[Name] = Field(min_length=1)
-    amplitude: NonNegative
-    decay_days: Days
+    type: Literal["surge"] = Field(description="The kind of effect: surge.")
+    on: list[Name] = Field(min_length=1,
+        description="Militias whose attack rates surge (each must have attack channels).")
+    amplitude: NonNegative = Field(
+        description="A in the rate multiplier 1 + A·exp(−t/τ): the extra share of the rate at once.")
+    decay_days: Days = Field(description="τ in days: how fast the surge fades.")
 
 
 class RestrainEffect(Strict):
@@ -180,12 +228,14 @@ class RestrainEffect(Strict):
     as a truce.
     """
 
-    type: Literal["restrain"]
-    militias: list[Name] = Field(min_length=1)
-    front: Name
-    factor: Probability
-    duration_days: Days
-    redirect: bool = True
+    type: Literal["restrain"] = Field(description="The kind of effect: restrain.")
+    militias: list[Name] = Field(min_length=1,
+        description="Militias restrained (a rule's: proxies of its patron); each must attack the front.")
+    front: Name = Field(description="The target state whose front is restrained.")
+    factor: Probability = Field(description="Multiplier of the militias' rates on the front (0 closes it).")
+    duration_days: Days = Field(description="How long the restraint lasts, in days.")
+    redirect: bool = Field(True,
+        description="Whether a share of the suppressed effort moves to the militia's other fronts (its `redirect` table); false for a pause that holds everywhere, such as a truce.")
 
 
 Effect = Annotated[
@@ -200,18 +250,22 @@ class InitialRestraint(Strict):
     """A restraint already in force at the start; its redirected effort has fully ramped.
     `redirect` false: the effort is held back, not moved (a campaign not yet begun)."""
 
-    factor: Probability
-    remaining_days: Days
-    redirect: bool = True
+    factor: Probability = Field(description="Multiplier of the channel's rate while the restraint lasts.")
+    remaining_days: Days = Field(description="Days the restraint still lasts from day 0.")
+    redirect: bool = Field(True,
+        description="Whether the held-back effort moves to the militia's other fronts (already fully ramped at day 0); false: held back, not moved (a campaign not yet begun).")
 
 
 class AttackChannel(Strict):
     """A militia's attacks on one target: base rate, weapon mix, and where they land."""
 
-    rate_per_day: NonNegative
-    weapons: dict[Name, Probability] = Field(min_length=1)
-    location: Name | None = None
-    initial_restraint: InitialRestraint | None = None
+    rate_per_day: NonNegative = Field(description="Base rate of attacks on this target, per day.")
+    weapons: dict[Name, Probability] = Field(min_length=1,
+        description="Weapon mix: each weapon's share of attacks, summing to 1.")
+    location: Name | None = Field(None,
+        description="Where the attacks land (matched by filters' at); absent: the target's name.")
+    initial_restraint: InitialRestraint | None = Field(None,
+        description="A restraint of this channel already in force at day 0.")
 
     @field_validator("weapons")
     @classmethod
@@ -230,28 +284,33 @@ class Excitation(Strict):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    memory_days: Days
-    from_: dict[Name, NonNegative] = Field(alias="from", default_factory=dict)
+    memory_days: Days = Field(description="Mean of the excitation kernel, in days.")
+    from_: dict[Name, NonNegative] = Field(alias="from", default_factory=dict,
+        description="Expected extra attacks on a front that one attack there by each named Axis militia brings (α; the matrix's spectral radius must be below 1).")
 
 
 class Redirect(Strict):
     """While a front is restrained, `share` of the suppressed effort moves to the other fronts,
     ramping up (and back down) with time constant `ramp_days`."""
 
-    share: Probability
-    ramp_days: Days
+    share: Probability = Field(
+        description="Share of the effort suppressed on a restrained front that moves to the other fronts.")
+    ramp_days: Days = Field(description="Time constant, in days, of the moved effort ramping up (and back down).")
 
 
 class Militia(Strict):
     """An armed faction: one attack channel per target, capacity, excitation, redirection."""
 
-    kind: Literal["militia"]
-    label: str = ""
-    axis: bool = True
-    attacks: dict[Name, AttackChannel] = Field(default_factory=dict, max_length=20)
-    excitation: Excitation | None = None
-    redirect: Redirect | None = None
-    capacity_recovery_per_day: NonNegative = 0.0
+    kind: Literal["militia"] = Field(description="The kind of actor: militia.")
+    label: str = Field("", description="Name shown in reports.")
+    axis: bool = Field(True, description="Whether the militia is an Axis member (its attacks can excite others).")
+    attacks: dict[Name, AttackChannel] = Field(default_factory=dict, max_length=20,
+        description="Attack channels by target state.")
+    excitation: Excitation | None = Field(None, description="Self- and cross-excitation of attack rates (Hawkes).")
+    redirect: Redirect | None = Field(None,
+        description="How effort moves between fronts while one is restrained (needs channels on two fronts or more).")
+    capacity_recovery_per_day: NonNegative = Field(0.0,
+        description="Rate per day at which capacity lost to strikes is made good (exponential).")
 
 
 class Rule(Strict):
@@ -259,34 +318,49 @@ class Rule(Strict):
     owner decides: with probability `probability` × Π(1 − ally restraint) it launches
     `response` after `delay_days`. Every decision, taken or not, starts the cooldown."""
 
-    harm: Name
-    threshold: Positive
-    probability: Probability = 1.0
-    cooldown_days: DayOffset = 0.0
-    delay_days: DayOffset = 0.0
-    ally_restraint: dict[Name, Probability] = Field(default_factory=dict)
-    discharge: Probability = 0.0
-    response: list[Effect] = Field(min_length=1, max_length=20)
+    harm: Name = Field(description="The owner's harm account the rule watches.")
+    threshold: Positive = Field(description="Harm at or above which the owner decides.")
+    probability: Probability = Field(1.0, description="Probability of acting when deciding (before allies' restraint).")
+    cooldown_days: DayOffset = Field(0.0, description="Days after a decision before the next one.")
+    delay_days: DayOffset = Field(0.0, description="Days from the decision to the response.")
+    ally_restraint: dict[Name, Probability] = Field(default_factory=dict,
+        description="Probability that each named ally holds the owner back (the chance to act is multiplied by 1 − each).")
+    discharge: Probability = Field(0.0, description="Share of the account's harm removed when the owner acts.")
+    response: list[Effect] = Field(min_length=1, max_length=20, description="Effects of acting.")
 
 
 class State(Strict):
     """A state (Israel, the US): defends, accumulates harm, retaliates by rules."""
 
-    kind: Literal["state"]
-    label: str = ""
-    interception: dict[Name, Probability] = Field(default_factory=dict)
-    harm: dict[Name, HarmAccount] = Field(default_factory=dict, max_length=20)
-    rules: dict[Name, Rule] = Field(default_factory=dict, max_length=20)
+    kind: Literal["state"] = Field(description="The kind of actor: state.")
+    label: str = Field("", description="Name shown in reports.")
+    interception: dict[Name, Probability] = Field(default_factory=dict,
+        description="Probability of intercepting each weapon type aimed at this state.")
+    harm: dict[Name, HarmAccount] = Field(default_factory=dict, max_length=20, description="Harm accounts by name.")
+    rules: dict[Name, Rule] = Field(default_factory=dict, max_length=20, description="Retaliation rules by name.")
 
 
 class Patron(State):
     """A state that sponsors proxies (Iran): its rules may also restrain them."""
 
-    kind: Literal["patron"]  # type: ignore[assignment]
-    proxies: list[Name] = Field(default_factory=list)
+    kind: Literal["patron"] = Field(
+        description="The kind of actor: patron (a state that sponsors proxies and may restrain them).")  # type: ignore[assignment]
+    proxies: list[Name] = Field(default_factory=list,
+        description="Militias the patron sponsors and its rules may restrain.")
 
 
 Actor = Annotated[Militia | State | Patron, Field(discriminator="kind")]
+
+
+def attack_incident(militia: str, target: str, channel: AttackChannel) -> Incident:
+    """The incident of an attack of `militia` on `target` through `channel` (forced attacks
+    included): it lands at the channel's `location`, or on the target's own ground."""
+    return Incident(militia, target, channel.location or target, "attack")
+
+
+def strike_incident(effect: StrikeEffect, owner: str | None) -> Incident:
+    """The incident of a strike effect, by its `by` or else by the rule's owner."""
+    return Incident(effect.by or owner or "", effect.on, effect.at, "strike")
 
 
 # --- shocks and milestones -------------------------------------------------------------------
@@ -295,12 +369,13 @@ Actor = Annotated[Militia | State | Patron, Field(discriminator="kind")]
 class Shock(Strict):
     """Something that happens to the system: on a date, on a day, or at random at a rate."""
 
-    label: str = ""
-    date: dt.date | None = None
-    day: DayOffset | None = None
-    rate_per_day: NonNegative | None = None
-    probability: Probability = 1.0
-    effects: list[Effect] = Field(min_length=1, max_length=20)
+    label: str = Field("", description="Name shown in reports.")
+    date: dt.date | None = Field(None,
+        description="Calendar date of a scheduled shock (one of date, day or rate_per_day).")
+    day: DayOffset | None = Field(None, description="Day offset of a scheduled shock from start_date.")
+    rate_per_day: NonNegative | None = Field(None, description="Rate of a random shock, per day (Poisson arrivals).")
+    probability: Probability = Field(1.0, description="Probability that the shock's effects happen when it arrives.")
+    effects: list[Effect] = Field(min_length=1, max_length=20, description="What happens.")
 
     @model_validator(mode="after")
     def _one_timing(self) -> Shock:
@@ -316,9 +391,9 @@ class Shock(Strict):
 class MilestoneCondition(IncidentFilter):
     """An incident that counts towards a milestone; `min_*` set the outcome it needs."""
 
-    min_hits: Count = 0
-    min_casualties: Count = 0
-    min_deaths: Count = 0
+    min_hits: Count = Field(0, description="Hits an incident needs to count.")
+    min_casualties: Count = Field(0, description="Casualties an incident needs to count.")
+    min_deaths: Count = Field(0, description="Deaths an incident needs to count.")
 
 
 class Milestone(Strict):
@@ -326,10 +401,12 @@ class Milestone(Strict):
     named in the `ladder` is a rung of it; one that is not is tracked (its probability and first
     day are reported) without counting towards a trial's highest rung."""
 
-    label: str = ""
-    when: MilestoneCondition
-    count: Annotated[int, Field(ge=1, le=10_000)] = 1
-    within_days: Days | None = None
+    label: str = Field("", description="Name shown in reports.")
+    when: MilestoneCondition = Field(description="The incidents that count towards the milestone.")
+    count: Annotated[int, Field(ge=1, le=10_000)] = Field(1,
+        description="Matching incidents needed (within within_days, if given).")
+    within_days: Days | None = Field(None,
+        description="Window, in days, in which count incidents must fall (absent: any time).")
 
 
 # --- the scenario ----------------------------------------------------------------------------
@@ -340,13 +417,16 @@ class Posterior(Strict):
     each fitted parameter, at its key paths in this scenario, to the particle's value. The
     loader fills this from `from_calibration`; a resolved scenario carries it whole."""
 
-    fit: str = ""
-    folder: str = ""  # the fit folder it was read from ("" when given inline)
-    hash: str = ""  # `loading.fit_hash` of the fit, which `parameters.fit_hash` pins
-    parameters: list[Name] = Field(min_length=1)
-    paths: list[list[str]] = Field(min_length=1)
-    weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=MAX_PARTICLES)
-    values: list[list[float]] = Field(min_length=1, max_length=MAX_PARTICLES)
+    fit: str = Field("", description="The fit's name and command (filled by the loader).")
+    folder: str = Field("", description="The fit folder it was read from (empty when given inline).")  # the fit folder it was read from ("" when given inline)
+    hash: str = Field("", description="Hash of the fit, pinned by parameters.fit_hash.")  # `loading.fit_hash` of the fit, which `parameters.fit_hash` pins
+    parameters: list[Name] = Field(min_length=1, description="Names of the fitted parameters.")
+    paths: list[list[str]] = Field(min_length=1,
+        description="Key paths each fitted parameter sets, one list per parameter.")
+    weights: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1, max_length=MAX_PARTICLES,
+        description="Weight of each particle.")
+    values: list[list[float]] = Field(min_length=1, max_length=MAX_PARTICLES,
+        description="Each particle's values, one per parameter.")
 
     @model_validator(mode="after")
     def _shapes(self) -> Posterior:
@@ -368,24 +448,36 @@ class ParameterSource(Strict):
     paths it sets here, when they differ from the paths it was fitted at; `fit_hash` pins the fit
     (a resolved scenario records it, so that a fit made again since is an error, not another run)."""
 
-    from_calibration: str | None = None
-    fit_hash: str | None = None
-    apply: dict[Name, list[str]] = Field(default_factory=dict)
-    posterior: Posterior | None = None
+    from_calibration: str | None = Field(None,
+        description="Fit folder (relative to the file) whose posterior each trial draws its parameters from; empty string: switch off a parent's fit.")
+    fit_hash: str | None = Field(None,
+        description="Hash the fit must have (a resolved scenario records it, so that a fit made again since is an error).")
+    apply: dict[Name, list[str]] = Field(default_factory=dict,
+        description="Key paths a fitted parameter sets here, when they differ from the path it was fitted at.")
+    posterior: Posterior | None = Field(None,
+        description="The fit's draws, as the loader fills them from from_calibration (not written by hand).")
 
 
 class Scenario(Strict):
     """A whole scenario, after `extends` is resolved."""
 
-    scenario: Meta
-    run: RunDefaults = RunDefaults()
-    summary: SummaryOptions = SummaryOptions()
-    parameters: ParameterSource = ParameterSource()
-    weapons: dict[Name, Weapon] = Field(min_length=1, max_length=50)
-    actors: dict[Name, Actor] = Field(min_length=1, max_length=100)
-    shocks: dict[Name, Shock] = Field(default_factory=dict, max_length=200)
-    milestones: dict[Name, Milestone] = Field(min_length=1, max_length=50)
-    ladder: list[Name] = Field(min_length=1, max_length=50)
+    scenario: Meta = Field(description="What the scenario is and the period it covers.")
+    run: RunDefaults = Field(RunDefaults(),
+        description="Defaults for `escsim run`: trials, seed and the runaway guard.")
+    summary: SummaryOptions = Field(SummaryOptions(),
+        description="Extra first-passage checkpoints reported in summary.csv.")
+    parameters: ParameterSource = Field(ParameterSource(),
+        description="Where per-trial parameters come from (a calibrated fit).")
+    weapons: dict[Name, Weapon] = Field(min_length=1, max_length=50,
+        description="Weapon types by name: what one projectile does once launched.")
+    actors: dict[Name, Actor] = Field(min_length=1, max_length=100,
+        description="Actors by name: militias, states and patrons.")
+    shocks: dict[Name, Shock] = Field(default_factory=dict, max_length=200,
+        description="Shocks by name: events on a date, on a day, or at random.")
+    milestones: dict[Name, Milestone] = Field(min_length=1, max_length=50,
+        description="Milestones by name: incidents whose first occurrence the run reports.")
+    ladder: list[Name] = Field(min_length=1, max_length=50,
+        description="The escalation ladder: milestone names from the lowest rung to the highest; a trial's max_rung is the highest rung it reached. A milestone not named here is tracked without being a rung.")
 
     def with_changes(self, changes: dict[str, object]) -> Scenario:
         """A new scenario with the values at the given key paths changed, validated like a file:
@@ -395,6 +487,24 @@ class Scenario(Strict):
         from sim.scenario.loading import with_changes
 
         return with_changes(self, changes)
+
+    def incidents(self) -> list[Incident]:
+        """Every kind of incident this scenario can produce, each once, in a fixed order: the
+        attacks of each militia's channels, then the strikes of each rule and shock."""
+        found: dict[Incident, None] = {}
+        for name, m in self.militias().items():
+            for target, ch in m.attacks.items():
+                found[attack_incident(name, target, ch)] = None
+        for name, st in self.states().items():
+            for rule in st.rules.values():
+                for eff in rule.response:
+                    if isinstance(eff, StrikeEffect):
+                        found[strike_incident(eff, name)] = None
+        for shock in self.shocks.values():
+            for eff in shock.effects:
+                if isinstance(eff, StrikeEffect) and eff.by is not None:
+                    found[strike_incident(eff, None)] = None
+        return list(found)
 
     def militias(self) -> dict[str, Militia]:
         return {k: a for k, a in self.actors.items() if isinstance(a, Militia)}
@@ -428,6 +538,8 @@ class ReferenceCheck:
     def run(self) -> list[tuple[str, str]]:
         s = self.s
         militias, states = s.militias(), s.states()
+        self.incidents = s.incidents()
+        self.filters: list[tuple[str, IncidentFilter]] = []
         for name, m in militias.items():
             self._militia(name, m, militias, states)
         self._branching_ratio(militias)
@@ -446,6 +558,9 @@ class ReferenceCheck:
                 self._effect(f"{path}.effects[{i}]", eff, None, militias, states)
         for name, ms in s.milestones.items():
             self._filter(f"milestones.{name}.when", ms.when)
+        if not self.problems:  # what incidents there can be is known once the actors and effects are sound
+            for path, f in self.filters:
+                self._filter_matches(path, f)
         self._ladder()
         self._posterior()
         self._monthly_cells(militias, states)
@@ -483,24 +598,33 @@ class ReferenceCheck:
     def _actor_names(self, path: str, names: list[str] | None, pool: dict, what: str) -> None:
         for i, n in enumerate(names or []):
             if n not in pool:
-                self.add(f"{path}[{i}]", f"expected {what} ({_choices(pool)}), found '{n}'")
+                self.add(f"{path}[{i}]", f"expected {what} ({_choices(pool)}), found '{n}'{did_you_mean(n, pool)}")
 
     def _militia(self, name, m: Militia, militias, states) -> None:
         for target, ch in m.attacks.items():
             path = f"actors.{name}.attacks.{target}"
             if target not in states:
-                self.add(path, f"expected a state or patron as target ({_choices(states)}), found '{target}'")
+                self.add(path, f"expected a state or patron as target ({_choices(states)}), found '{target}'"
+                         + did_you_mean(target, states))
             for w in ch.weapons:
                 if w not in self.s.weapons:
-                    self.add(f"{path}.weapons.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                    self.add(f"{path}.weapons.{w}", _unknown("a weapon", self.s.weapons, w))
         if m.excitation is not None:
-            for j in m.excitation.from_:
+            if not m.attacks:
+                self.add(f"actors.{name}.excitation", f"expected a militia with attack channels to excite, found {name} "
+                         "with none (excitation raises its attack rates, and it has none)")
+            for j, alpha in m.excitation.from_.items():
                 if j not in militias or not militias[j].axis:
                     axis = {k: v for k, v in militias.items() if v.axis}
-                    self.add(
-                        f"actors.{name}.excitation.from.{j}",
-                        f"expected an Axis militia ({_choices(axis)}), found '{j}'",
-                    )
+                    self.add(f"actors.{name}.excitation.from.{j}", _unknown("an Axis militia", axis, j))
+                elif alpha > 0 and m.attacks and not set(militias[j].attacks) & set(m.attacks):
+                    self.add(f"actors.{name}.excitation.from.{j}",
+                             f"expected a militia that attacks a target {name} attacks ({', '.join(m.attacks)}): an "
+                             f"attack excites on its own front only, found '{j}', which attacks "
+                             f"{', '.join(militias[j].attacks) or 'nothing'}")
+        if m.redirect is not None and m.redirect.share > 0 and len(m.attacks) < 2:
+            self.add(f"actors.{name}.redirect", f"expected a militia with attack channels on at least two fronts for "
+                     f"effort to move between, found {name} with {len(m.attacks) or 'none'}")
 
     def _branching_ratio(self, militias: dict[str, Militia]) -> None:
         names = list(militias)
@@ -526,7 +650,7 @@ class ReferenceCheck:
     def _state(self, name, st: State, militias, states) -> None:
         for w in st.interception:
             if w not in self.s.weapons:
-                self.add(f"actors.{name}.interception.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                self.add(f"actors.{name}.interception.{w}", _unknown("a weapon", self.s.weapons, w))
         for acc_name, acc in st.harm.items():
             for i, src in enumerate(acc.sources):
                 self._filter(f"actors.{name}.harm.{acc_name}.sources[{i}]", src)
@@ -535,11 +659,11 @@ class ReferenceCheck:
         for rule_name, rule in st.rules.items():
             path = f"actors.{name}.rules.{rule_name}"
             if rule.harm not in st.harm:
-                self.add(f"{path}.harm", f"expected a harm account of {name} ({_choices(st.harm)}), found '{rule.harm}'")
+                self.add(f"{path}.harm", _unknown(f"a harm account of {name}", st.harm, rule.harm))
             for ally in rule.ally_restraint:
                 if ally not in states or ally == name:
                     others = {k: v for k, v in states.items() if k != name}
-                    self.add(f"{path}.ally_restraint.{ally}", f"expected another state ({_choices(others)}), found '{ally}'")
+                    self.add(f"{path}.ally_restraint.{ally}", _unknown("another state", others, ally))
             for i, eff in enumerate(rule.response):
                 self._effect(f"{path}.response[{i}]", eff, name, militias, states)
 
@@ -550,29 +674,49 @@ class ReferenceCheck:
             if by is None:
                 self.add(f"{path}.by", "expected the striking state (a shock's strike must say by whom), found nothing")
             elif by not in states:
-                self.add(f"{path}.by", f"expected a state or patron ({_choices(states)}), found '{by}'")
+                self.add(f"{path}.by", _unknown("a state or patron", states, by))
             if eff.on not in actors:
-                self.add(f"{path}.on", f"expected an actor ({_choices(actors)}), found '{eff.on}'")
+                self.add(f"{path}.on", _unknown("an actor", actors, eff.on))
             if eff.capacity_loss > 0 and eff.on in actors and eff.on not in militias:
                 self.add(f"{path}.capacity_loss", f"expected 0 for a strike on a state ('{eff.on}' has no capacity), found {eff.capacity_loss:g}")
+            elif eff.capacity_loss > 0 and eff.on in militias and not militias[eff.on].attacks:
+                self.add(f"{path}.capacity_loss", f"expected 0 for a strike on a militia without attack channels ('{eff.on}' "
+                         f"has no attacks for its capacity to limit), found {eff.capacity_loss:g}")
             for w in eff.salvo:
                 if w not in self.s.weapons:
-                    self.add(f"{path}.salvo.{w}", f"expected a weapon ({_choices(self.s.weapons)}), found '{w}'")
+                    self.add(f"{path}.salvo.{w}", _unknown("a weapon", self.s.weapons, w))
         elif isinstance(eff, AttackEffect):
             if eff.by not in militias:
-                self.add(f"{path}.by", f"expected a militia ({_choices(militias)}), found '{eff.by}'")
+                self.add(f"{path}.by", _unknown("a militia", militias, eff.by))
             elif eff.on not in militias[eff.by].attacks:
-                self.add(f"{path}.on", f"expected a target that {eff.by} has an attack channel on ({_choices(militias[eff.by].attacks)}), found '{eff.on}'")
+                self.add(f"{path}.on", _unknown(f"a target that {eff.by} has an attack channel on", militias[eff.by].attacks, eff.on))
             if eff.deaths > eff.casualties:
                 self.add(f"{path}.deaths", f"expected at most casualties ({eff.casualties}), found {eff.deaths}")
             if eff.casualties > 0 and eff.hits == 0:
                 self.add(f"{path}.hits", f"expected at least 1 hit for {eff.casualties} casualties, found 0")
         elif isinstance(eff, SurgeEffect):
             self._actor_names(f"{path}.on", eff.on, militias, "a militia")
+            for i, m in enumerate(eff.on):
+                if m in militias and not militias[m].attacks:
+                    attacking = {k: v for k, v in militias.items() if v.attacks}
+                    self.add(f"{path}.on[{i}]", f"expected a militia with attack channels, whose rates a surge raises "
+                             f"({_choices(attacking)}), found '{m}', which has none")
         elif isinstance(eff, RestrainEffect):
             self._actor_names(f"{path}.militias", eff.militias, militias, "a militia")
+            fronts = {t: None for m in militias.values() for t in m.attacks}
             if eff.front not in states:
-                self.add(f"{path}.front", f"expected a front, i.e. a target state ({_choices(states)}), found '{eff.front}'")
+                self.add(f"{path}.front", f"expected a front, i.e. a target state ({_choices(states)}), found '{eff.front}'"
+                         + did_you_mean(eff.front, states))
+            elif eff.front not in fronts:
+                self.add(f"{path}.front", f"expected a front some militia attacks ({_choices(fronts)}), found '{eff.front}', "
+                         "which no militia attacks")
+            else:
+                for i, m in enumerate(eff.militias):
+                    if m in militias and eff.front not in militias[m].attacks:
+                        attacks = militias[m].attacks
+                        self.add(f"{path}.militias[{i}]",
+                                 f"expected a militia with an attack channel on front {eff.front} to restrain, found '{m}', "
+                                 + (f"which attacks only {', '.join(attacks)}" if attacks else "which has no attack channels"))
             if owner is not None:
                 patron = self.s.actors[owner]
                 proxies = patron.proxies if isinstance(patron, Patron) else []
@@ -581,23 +725,58 @@ class ReferenceCheck:
                         self.add(
                             f"{path}.militias[{i}]",
                             f"expected a proxy of {owner} (only a patron restrains, and only its proxies: "
-                            f"{', '.join(proxies) or 'none'}), found '{m}'",
+                            f"{', '.join(proxies) or 'none'}), found '{m}'" + did_you_mean(m, proxies),
                         )
 
     def _filter(self, path: str, f: IncidentFilter) -> None:
         actors = self.s.actors
         for key in ("by", "on"):
             self._actor_names(f"{path}.{key}", getattr(f, key), actors, "an actor")
+        self.filters.append((path, f))
+
+    def _filter_matches(self, path: str, f: IncidentFilter) -> None:
+        """Every name of a filter must be one some incident of the scenario carries, and some
+        incident must match the whole filter: a filter that can never match is an error, not
+        a milestone of probability 0 or a harm source that never deposits."""
+        incidents = self.incidents
+        before = len(self.problems)
+        for key, role in (("by", "acts (attacks or strikes)"), ("on", "is attacked or struck")):
+            produced = {getattr(i, key): None for i in incidents}
+            for i, n in enumerate(getattr(f, key) or []):
+                if n not in produced:
+                    self.add(f"{path}.{key}[{i}]", f"expected an actor that {role} in this scenario ({_choices(produced)}), "
+                             f"found '{n}', which never does")
+        places = {i.at: None for i in incidents}
+        for i, n in enumerate(f.at or []):
+            if n not in places:
+                self.add(f"{path}.at[{i}]", _unknown("a location where some attack or strike lands", places, n))
+        kinds = {i.kind: None for i in incidents}
+        if f.kind is not None and f.kind not in kinds:
+            self.add(f"{path}.kind", f"expected a kind of incident this scenario produces ({_choices(kinds)}), "
+                     f"found '{f.kind}', which nothing in it produces")
+        if len(self.problems) == before and not any(f.matches(*i) for i in incidents):
+            asked = "; ".join(f"{k} {', '.join(v) if isinstance(v, list) else v}"
+                              for k in ("by", "on", "at", "kind") if (v := getattr(f, k)) is not None)
+            near = [i for i in incidents if (f.by is None or i.by in f.by)] or incidents
+            shown = ", ".join(f"{i.kind} by {i.by} on {i.on} at {i.at}" for i in near[:8])
+            more = f" and {len(near) - 8} more" if len(near) > 8 else ""
+            self.add(path, f"expected a filter that some incident of the scenario matches (such as {shown}{more}), "
+                     f"found {asked or 'an empty filter'}, which none matches")
 
     def _ladder(self) -> None:
         s = self.s
         seen: set[str] = set()
         for i, rung in enumerate(s.ladder):
             if rung not in s.milestones:
-                self.add(f"ladder[{i}]", f"expected a milestone ({_choices(s.milestones)}), found '{rung}'")
+                self.add(f"ladder[{i}]", _unknown("a milestone", s.milestones, rung))
             if rung in seen:
                 self.add(f"ladder[{i}]", f"expected each milestone once, found '{rung}' again")
             seen.add(rung)
+
+
+def _unknown(what: str, pool, found: str) -> str:
+    """"expected <what> (one of ...), found '<found>'", with the closest name suggested."""
+    return f"expected {what} ({_choices(pool)}), found '{found}'{did_you_mean(found, pool)}"
 
 
 def _choices(pool) -> str:

@@ -33,11 +33,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from sim.errors import MAX_LISTED, problems_error
+from sim.errors import MAX_LISTED, did_you_mean, problems_error
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
-from sim.scenario.loading import describe_error, path_text, read_toml
+from sim.scenario.loading import describe_error, path_text, read_toml, require_some_table
 from sim.scenario.paths import PathError, get, with_values
 from sim.scenario.schema import MAX_TRIALS, Name, Strict, check_references
 
@@ -57,12 +57,15 @@ SAMPLES_MEANING = {
 class SweepParameter(Strict):
     """One varied parameter: a key path into the base scenario and its range."""
 
-    path: str
-    low: float
-    high: float
-    scale: Literal["linear", "log"] = "linear"
-    levels: Annotated[int, Field(ge=2, le=1000)] | None = None  # grid only
-    why: str = ""
+    path: str = Field(
+        description="Key path of the varied number in the base scenario (e.g. actors.iri.attacks.israel.rate_per_day).")
+    low: float = Field(description="Low end of the range.")
+    high: float = Field(description="High end of the range.")
+    scale: Literal["linear", "log"] = Field("linear",
+        description="Spacing of values: linear, or log (geometric, for a rate that spans decades; low > 0).")
+    levels: Annotated[int, Field(ge=2, le=1000)] | None = Field(None,
+        description="Values of this parameter in a grid design (overrides samples).")  # grid only
+    why: str = Field("", description="Why the range is what it is (for the report).")
 
     @model_validator(mode="after")
     def _range(self) -> SweepParameter:
@@ -82,21 +85,26 @@ class SweepParameter(Strict):
 
 
 class SweepMeta(Strict):
-    name: Name
-    description: str = ""
-    base: str
-    design: Design
-    samples: Annotated[int, Field(ge=1, le=MAX_POINTS)]
-    trials_per_point: Annotated[int, Field(ge=1, le=10_000_000)] = 1000
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
-    outputs: list[str] = Field(min_length=1, max_length=50)
-    second_order: bool = True  # sobol: also the pairwise indices S2
-    levels: Annotated[int, Field(ge=2, le=100)] = 4  # morris: grid levels of each parameter
+    name: Name = Field(description="The sweep's name.")
+    description: str = Field("", description="What the sweep asks.")
+    base: str = Field(description="The base scenario file, relative to the spec.")
+    design: Design = Field(
+        description="Design: oat (one at a time), grid, lhs (Latin hypercube), sobol (Saltelli) or morris.")
+    samples: Annotated[int, Field(ge=1, le=MAX_POINTS)] = Field(
+        description="Design size: values per parameter (oat, grid), points (lhs), base samples N (sobol, a power of two), trajectories (morris).")
+    trials_per_point: Annotated[int, Field(ge=1, le=10_000_000)] = Field(1000,
+        description="Trials at each design point.")
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = Field(0, description="Master seed of the sweep.")
+    outputs: list[str] = Field(min_length=1, max_length=50, description="summary.csv metrics to analyse.")
+    second_order: bool = Field(True,
+        description="Whether a Sobol design also estimates second-order indices (N·(2d+2) points instead of N·(d+2)).")  # sobol: also the pairwise indices S2
+    levels: Annotated[int, Field(ge=2, le=100)] = Field(4, description="Grid levels of the Morris method.")  # morris: grid levels of each parameter
 
 
 class SweepFile(Strict):
-    sweep: SweepMeta
-    parameters: dict[Name, SweepParameter] = Field(min_length=1, max_length=MAX_PARAMETERS)
+    sweep: SweepMeta = Field(description="What to sweep and how.")
+    parameters: dict[Name, SweepParameter] = Field(min_length=1, max_length=MAX_PARAMETERS,
+        description="Varied parameters by name.")
 
 
 @dataclass
@@ -170,7 +178,8 @@ def load_sweep(path: str | Path, overrides=None) -> Sweep:
     set values of the base scenario as `load_scenario`'s do."""
     path = Path(path)
     shown = str(path)
-    raw = read_toml(path, what="sweep spec")
+    raw = read_toml(path, what="sweep spec", roots=(SweepFile,))
+    require_some_table(raw, SweepFile, shown, "sweep spec")
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
@@ -212,7 +221,7 @@ def _check(spec: SweepFile, scenario: Scenario) -> list[tuple[str, str]]:
     for i, output in enumerate(spec.sweep.outputs):
         if output not in known:
             problems.append((f"sweep.outputs[{i}]", f"expected a summary.csv metric of scenario {name} "
-                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found {output!r}"))
+                             f"(such as {', '.join(known[:4])}; `escsim run` lists them all), found {output!r}{did_you_mean(output, known)}"))
     return problems
 
 
