@@ -89,7 +89,7 @@ def _why_not_writable(path: Path) -> str:
             return "on a read-only file system"
     except OSError:
         pass
-    return "not writable by this user (permission denied)"
+    return "not writable (permission denied)"
 
 
 def folder_error(out: Path, e: OSError, option: str = "--out") -> InputError:
