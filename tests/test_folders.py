@@ -344,3 +344,23 @@ def test_resume_of_a_finished_folder_with_leftover_checkpoints_removes_them(whol
     assert result.exit_code == 2 and "already holds a finished run" in result.output
     holds_exactly(out, "run")
     assert pd.read_parquet(out / "trials.parquet").shape[0] == TRIALS
+
+
+def test_a_fit_refuses_a_damaged_checkpoint_and_reruns_a_vanished_one(tmp_path):
+    from sim.calibration.fit import Simulator
+    from sim.calibration.objective import Objective
+    from sim.calibration.targets import load_targets
+    from sim.runs.executors import InlineExecutor
+    from tests.test_calibration import write_case
+
+    targets = load_targets(write_case(tmp_path / "case"))
+    simulator = Simulator(targets, Objective.build(targets), InlineExecutor(), 4, tmp_path / CHUNKS)
+    thetas, keys = np.array([[1.0, 0.3], [0.8, 0.2]]), np.arange(2)
+    distances = simulator.distances(7, False, "full")(thetas, keys)
+    saved = Checkpoints(tmp_path / CHUNKS, "full").path(0)
+    saved.write_bytes(b"SECRET not an archive")
+    with pytest.raises(InputError, match="found a truncated or damaged file; delete that file") as caught:
+        simulator.distances(7, False, "full")(thetas, keys)
+    assert str(saved) in str(caught.value) and "SECRET" not in str(caught.value)
+    saved.unlink()  # gone: simulated again, to the same distances
+    assert np.array_equal(simulator.distances(7, False, "full")(thetas, keys), distances)
