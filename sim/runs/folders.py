@@ -132,10 +132,13 @@ def locked(out: Path, what: str, option: str = "--out") -> Iterator[Path]:
     except OSError as e:
         raise folder_error(out, e, option) from None
     crash_point("folder created")
-    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd: int | None = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # a system that cannot open folders (Windows): work unlocked
+        fd = None
     ok = False
     try:
-        if fcntl is not None:
+        if fcntl is not None and fd is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -144,13 +147,13 @@ def locked(out: Path, what: str, option: str = "--out") -> Iterator[Path]:
                                  "run it again with --resume") from None
             except OSError:
                 pass  # a file system without locks (some network ones): work unlocked
-        _held.add(fd)
+            _held.add(fd)
         yield out
         ok = True
     finally:
-        if fd in _held:
+        if fd is not None:
             _held.discard(fd)
-        os.close(fd)
+            os.close(fd)
         if not ok and created:
             try:
                 out.rmdir()  # only if empty
