@@ -168,19 +168,26 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/compare-<time>).")
+@click.option("--resume", is_flag=True, help="Complete an interrupted comparison in --out (its runs resume).")
 @set_option("Set a value in the scenarios after they are read (repeatable): [N:]KEY.PATH=VALUE, the value read "
             "as TOML; with N: only in the N-th scenario (1 = the first), else in every scenario file.")
-def compare(items, trials, seed, workers, scheduler, out, settings) -> None:
+@click.pass_context
+def compare(ctx, items, trials, seed, workers, scheduler, out, resume, settings) -> None:
     """Compare scenarios (files, or finished run folders of the same seed and trial count) trial by trial."""
     from sim.comparison.runner import compare as run_compare
     from sim.comparison.summary import compare_text
 
     if out is None:
+        if resume:
+            raise InputError("error: --resume: expected --out naming the folder of the comparison to complete, "
+                             "found none")
         out = Path("runs") / f"compare-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "compare", *map(str, items), *_options(trials=trials, seed=seed, workers=workers,
                                                                  scheduler=scheduler, out=out), *_settings(settings)]
     click.echo(compare_text(run_compare(list(items), trials=trials, seed=seed, workers=workers, scheduler=scheduler,
-                                        out=out, command=command, overrides=settings)))
+                                        out=out, resume=resume, command=command + (["--resume"] if resume else []),
+                                        overrides=settings)))
 
 
 @main.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SCENARIOS, as_foreground
+from tests.killing import holds_exactly
 
 BASELINE = SCENARIOS / "baseline.toml"
 ARGS = [sys.executable, "-m", "sim", "run", str(BASELINE), "--trials", "3000", "--seed", "8"]
@@ -65,6 +66,7 @@ def test_a_run_killed_at_a_random_point_resumes_to_the_same_files(whole, tmp_pat
     done = subprocess.run([*ARGS, "--out", str(out), "--resume"], cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     same_files(out, whole)
+    holds_exactly(out, "run")  # the killed command's temporaries removed
 
 
 def test_sigterm_stops_cleanly_and_the_run_resumes(whole, tmp_path):
@@ -139,7 +141,7 @@ def test_a_fit_killed_at_a_random_point_resumes_to_the_same_files(fit_case, tmp_
     assert done.returncode == 0, done.stderr
     for name in FIT_FILES:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
-    assert not (out / ".chunks").exists()
+    holds_exactly(out, "fit")
 
 
 def test_a_fit_losing_a_worker_or_stopped_by_ctrl_c_completes_to_the_same_files(fit_case, tmp_path):

@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import Executor
@@ -40,9 +39,9 @@ from sim.calibration.abc import Generation, IndependentPrior, abc_smc
 from sim.calibration.objective import Objective
 from sim.calibration.targets import Targets, load_targets
 from sim.engine.variants import VariantTask, run_variants
-from sim.errors import InputError
+from sim.errors import InputError, WorkError
 from sim.runs.executors import executor_workers, make_executor
-from sim.runs.folders import CHUNKS, prepare_folder
+from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.manifest import versions
 from sim.runs.storage import atomic_path, write_text
 from sim.runs.tasks import Checkpoints, results_in_order
@@ -94,24 +93,25 @@ def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20
     settings = BUDGETS[budget]
     out = Path(out) if out is not None else Path(targets_path).parent / "fits" / targets.name
     plan = {"targets_hash": targets_hash(targets), "budget": budget, "seed": seed}
-    if prepare_folder(out, plan, resume, what="fit", options="targets file, budget or seed", replace=replace,
-                      finished=_finished_fit) is not None:
-        return read_fit(out)
-    objective = Objective.build(targets)
-    started = dt.datetime.now(dt.UTC)
-    clock = time.perf_counter()
-    executor = make_executor(workers, scheduler)
-    try:
-        sim = Simulator(targets, objective, executor, settings.batch, out / CHUNKS)
-        full = _fit(targets, sim, settings, _derived(seed, 1), split=False, label="fit", progress=progress)
-        split = _fit(targets, sim, settings, _derived(seed, 2), split=True, label="split fit", progress=progress)
-        predictive = sim.draw(full[-1], settings.predictive_trials, _derived(seed, 3), "predictive")
-        forecast = sim.draw(split[-1], settings.predictive_trials, _derived(seed, 4), "forecast")
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-    result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed, plan,
-                    started, time.perf_counter() - clock, executor_workers(executor),
-                    command or ["escsim", "calibrate", str(targets_path), "--budget", budget, "--seed", str(seed)])
+    with locked(out, "fit"):
+        if prepare_folder(out, plan, resume, what="fit", options="targets file, budget or seed", replace=replace,
+                          finished=_finished_fit) is not None:
+            return read_fit(out)
+        objective = Objective.build(targets)
+        started = dt.datetime.now(dt.UTC)
+        clock = time.perf_counter()
+        executor = make_executor(workers, scheduler)
+        try:
+            sim = Simulator(targets, objective, executor, settings.batch, out / CHUNKS)
+            full = _fit(targets, sim, settings, _derived(seed, 1), split=False, label="fit", progress=progress)
+            split = _fit(targets, sim, settings, _derived(seed, 2), split=True, label="split fit", progress=progress)
+            predictive = sim.draw(full[-1], settings.predictive_trials, _derived(seed, 3), "predictive")
+            forecast = sim.draw(split[-1], settings.predictive_trials, _derived(seed, 4), "forecast")
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+        result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed, plan,
+                        started, time.perf_counter() - clock, executor_workers(executor),
+                        command or ["escsim", "calibrate", str(targets_path), "--budget", budget, "--seed", str(seed)])
     return result
 
 
@@ -165,17 +165,21 @@ class Simulator:
         tasks = [VariantTask(self.text, self.paths, tuple(map(tuple, thetas[a:a + size].tolist())), seed,
                              tuple(int(t) for t in trials[a:a + size]), tuple(self.objective.edges))
                  for a in range(0, len(thetas), size)]
-        return [outcome for chunk in results_in_order(self.executor, run_variants, tasks) for outcome in chunk]
+        outcomes = [outcome for chunk in results_in_order(self.executor, run_variants, tasks) for outcome in chunk]
+        if len(outcomes) != len(thetas):
+            raise WorkError(f"a batch of {len(thetas):,} simulations came back with {len(outcomes):,}; "
+                            "nothing final was written")
+        return outcomes
 
     def distances(self, seed: int, split: bool, label: str = "fit"):
         """The ABC `simulate` function of one fit; `label` names its checkpoints."""
-        checkpoints = Checkpoints(self.folder, label) if self.folder else None
+        checkpoints = Checkpoints(self.folder, label, check=_batch_problem) if self.folder else None
 
         def simulate(thetas: np.ndarray, keys: np.ndarray) -> np.ndarray:
             key = int(keys[0])
-            if checkpoints and checkpoints.has(key):
-                saved = checkpoints.load(key)
-                if not np.array_equal(saved["thetas"], thetas):
+            saved = _saved(checkpoints, key)
+            if saved is not None:
+                if saved["thetas"].shape != thetas.shape or not np.array_equal(saved["thetas"], thetas):
                     raise InputError(f"error: {checkpoints.path(key)}: expected the checkpoint of this fit's batch, "
                                      "found another's; start the fit again with --replace")
                 return saved["distances"]
@@ -193,9 +197,11 @@ class Simulator:
 
     def draw(self, generation: Generation, trials: int, seed: int, label: str = "draw") -> dict[str, np.ndarray]:
         """Posterior predictive: each trial draws a particle by weight and runs once."""
-        checkpoints = Checkpoints(self.folder, label) if self.folder else None
-        if checkpoints and checkpoints.has(0):
-            return checkpoints.load(0)
+        checkpoints = Checkpoints(self.folder, label, check=lambda key, arrays: _draws_problem(trials, arrays)) \
+            if self.folder else None
+        saved = _saved(checkpoints, 0)
+        if saved is not None:
+            return saved
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
         picks = rng.choice(len(generation.weights), size=trials, p=generation.weights)
         outcomes = self.outcomes(generation.particles[picks], np.arange(trials), seed)
@@ -210,6 +216,34 @@ class Simulator:
         if checkpoints:
             checkpoints.save(0, draws)
         return draws
+
+
+def _saved(checkpoints: Checkpoints | None, key: int) -> dict | None:
+    """A checkpoint's arrays, or None if there is none (or it vanished: its work is done again)."""
+    if checkpoints is None or not checkpoints.has(key):
+        return None
+    try:
+        return checkpoints.load(key)
+    except FileNotFoundError:
+        return None
+
+
+def _batch_problem(key: int, arrays: dict) -> str | None:
+    if "thetas" not in arrays or "distances" not in arrays:
+        return "an archive without the arrays 'thetas' and 'distances'"
+    if arrays["thetas"].ndim != 2 or arrays["distances"].shape != (len(arrays["thetas"]),):
+        return f"distances of shape {arrays['distances'].shape} for parameters of shape {arrays['thetas'].shape}"
+    return None
+
+
+def _draws_problem(trials: int, arrays: dict) -> str | None:
+    missing = [k for k in ("counts", "events", "monthly", "failed") if k not in arrays]
+    if missing:
+        return f"an archive without the array {missing[0]!r}"
+    rows = {len(arrays[k]) for k in ("counts", "events", "monthly")}
+    if arrays["failed"].shape != () or len(rows) != 1 or rows.pop() + int(arrays["failed"]) != trials:
+        return f"draws that do not add up to this fit's {trials:,} trials"
+    return None
 
 
 def _fit(targets: Targets, sim: Simulator, settings: Budget, seed: int, *, split: bool, label: str,
@@ -405,8 +439,11 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
                        for row in summary},
         "versions": versions(),
     }
+    if len(posterior) != settings.particles:
+        raise WorkError(f"the posterior would hold {len(posterior):,} particles where the budget asks for "
+                        f"{settings.particles:,}; nothing final was written")
     # Each file atomically; fit.toml, which marks a finished fit, after the tables, and the
-    # checkpoints (whose plan marks an unfinished one) removed last.
+    # checkpoints (whose plan marks an unfinished one until it is removed) removed last.
     with atomic_path(out / "posterior.parquet") as tmp:
         posterior.to_parquet(tmp, index=False)
     write_text(out / "generations.csv", generations.to_csv(index=False, float_format="%.6g"))
@@ -416,7 +453,7 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
     write_text(out / "fit.toml", "# A calibrated fit: escsim calibrate wrote it; scenarios use it by\n"
                "# parameters.from_calibration.\n" + tomli_w.dumps(_plain(fit_toml)))
     write_fit_report(out, targets)
-    shutil.rmtree(out / CHUNKS, ignore_errors=True)
+    finish_folder(out)
     return FitResult(out, posterior, generations, monthly, checks, scores)
 
 

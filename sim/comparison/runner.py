@@ -29,12 +29,13 @@ import pandas as pd
 from sim.comparison import stats
 from sim.errors import InputError
 from sim.runs import manifest as manifests
+from sim.runs.folders import check_out, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.runner import run
 from sim.runs.storage import write_json, write_text
 from sim.runs.summary import day_label
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, config_hash, load_scenario
 
 COLUMNS = ["a", "b", "metric", "estimate_a", "estimate_b", "difference", "lo", "hi", "interval", "test", "statistic",
            "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction"]
@@ -77,19 +78,21 @@ def compare(
     workers: int | None = None,
     scheduler: str | None = None,
     out: str | Path | None = None,
+    resume: bool = False,
     progress: bool | None = None,
     command: list[str] | None = None,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
 ) -> CompareResult:
     """Compare scenarios (files, run with common random numbers) and finished run folders.
     `overrides` set scenario values as `--set` does: a mapping (key path → value) for every
-    scenario file, or `--set` words, each for every scenario file or, prefixed `N:`, for the N-th."""
+    scenario file, or `--set` words, each for every scenario file or, prefixed `N:`, for the N-th.
+    Everything that can refuse the comparison (pairing, the folder) is checked before anything
+    runs; `resume` completes an interrupted comparison in `out` (its runs under `runs/` resume)."""
     if len(items) < 2:
         raise InputError(f"error: compare: expected at least two scenarios or run folders, found {len(items)}")
     per_item = arm_overrides(overrides, items)
-    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="escsim-compare-"))
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"error: --out {out}: expected a new or empty folder, found one with files")
+    if out is not None:
+        check_out(Path(out))
     sources = [_source(Path(item), changes) for item, changes in zip(items, per_item, strict=True)]
     seed, trials = _pairing(sources, seed, trials)
     if trials > MAX_COMPARE_TRIALS:
@@ -97,20 +100,40 @@ def compare(
             f"error: --trials: expected at most {MAX_COMPARE_TRIALS:,} trials to compare (the comparison holds "
             "each pair's per-trial columns in memory and its rank tests sort them), "
             f"found {trials:,}; {MAX_COMPARE_TRIALS // 10:,} already give probabilities to ±0.0014 or better")
+    names: set[str] = set()
+    planned = [(_unique(scenario.scenario.name, names), path, scenario, manifest)
+               for path, scenario, manifest in sources]
+    _check_horizons([Arm(name, path, manifest or {}, scenario) for name, path, scenario, manifest in planned])
+    plan = {"scenarios": [{"name": name, "config_hash": config_hash(scenario),
+                           "folder": str(path) if manifest is not None else None}
+                          for name, path, scenario, manifest in planned],
+            "seed": seed, "trials": trials}
+    out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="escsim-compare-"))
+    with locked(out, "comparison"):
+        finished = prepare_folder(out, plan, resume, what="comparison", options="scenarios, seed or trial count")
+        if finished is not None:
+            arms = [Arm(name, out / "runs" / name if manifest is None else path,
+                        manifest if manifest is not None else read_json(out / "runs" / name / "manifest.json"), scenario)
+                    for name, path, scenario, manifest in planned]
+            return CompareResult(out, pd.read_csv(out / "comparison.csv"), finished, arms)
+        return _compare(out, items, planned, per_item, plan, seed, trials, workers, scheduler, resume, progress,
+                        command)
+
+
+def _compare(out: Path, items, planned, per_item, plan: dict, seed: int, trials: int, workers, scheduler,
+             resume: bool, progress, command) -> CompareResult:
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
-    arms, names = [], set()
-    for (path, scenario, manifest), changes in zip(sources, per_item, strict=True):
-        name = _unique(scenario.scenario.name, names)
+    arms = []
+    for (name, path, scenario, manifest), changes in zip(planned, per_item, strict=True):
         if manifest is None:
             result = run(scenario, trials=trials, seed=seed, workers=workers, scheduler=scheduler,
-                         out=out / "runs" / name, progress=progress,
+                         out=out / "runs" / name, resume=resume, progress=progress,
                          command=["escsim", "run", str(path), "--trials", str(trials), "--seed", str(seed),
                                   *(w for s in changes for w in ("--set", s))], overrides=changes)
             arms.append(Arm(name, result.out, result.manifest, scenario))
         else:
             arms.append(Arm(name, path, manifest, scenario))
-    _check_horizons(arms)
     table = pd.DataFrame([row for a, b in itertools.combinations(arms, 2) for row in compare_pair(a, b)],
                          columns=COLUMNS)
     write_text(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
@@ -121,6 +144,7 @@ def compare(
                       for a, changes in zip(arms, per_item, strict=True)],
         "seed": seed,
         "trials": trials,
+        "plan": plan,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(time.perf_counter() - clock, 3),
@@ -134,6 +158,7 @@ def compare(
 
     write_compare_report(out, manifest=manifest)
     write_json(out / "manifest.json", manifest)
+    finish_folder(out)
     return CompareResult(out, table, manifest, arms)
 
 
@@ -198,6 +223,7 @@ def _pairing(sources, seed: int | None, trials: int | None) -> tuple[int, int]:
 
 
 def _check_horizons(arms: list[Arm]) -> None:
+    """Arms pair only over the same days: the same start date and horizon (checked before any runs)."""
     first = arms[0]
     for arm in arms[1:]:
         if arm.scenario.scenario.horizon_days != first.scenario.scenario.horizon_days:
@@ -205,6 +231,11 @@ def _check_horizons(arms: list[Arm]) -> None:
                 f"error: {arm.folder}: scenario.horizon_days: expected the horizon of {first.name} "
                 f"({first.scenario.scenario.horizon_days:g} days) to compare probabilities by the same date, found "
                 f"{arm.scenario.scenario.horizon_days:g}")
+        if arm.scenario.scenario.start_date != first.scenario.scenario.start_date:
+            raise InputError(
+                f"error: {arm.folder}: scenario.start_date: expected the start date of {first.name} "
+                f"({first.scenario.scenario.start_date}) to pair trials over the same days, found "
+                f"{arm.scenario.scenario.start_date}")
 
 
 def _unique(name: str, taken: set[str]) -> str:

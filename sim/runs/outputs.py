@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.errors import WorkError
 from sim.reports.run import write_run_report
 from sim.runs.layout import RunLayout, monthly_schema, trials_schema
 from sim.runs.storage import atomic_path, write_text
@@ -54,8 +55,9 @@ class _Batches:
 class RunWriter:
     """Streams chunk arrays into the Parquet files and the summary; `finish` renames them in."""
 
-    def __init__(self, out: Path, scenario: Scenario, layout: RunLayout):
+    def __init__(self, out: Path, scenario: Scenario, layout: RunLayout, trials: int | None = None):
         self.out = out
+        self.trials = trials  # the plan's: `finish` refuses files with another number of trials
         self.scenario = scenario
         self.layout = layout
         self.summary = Summary(layout)
@@ -70,6 +72,7 @@ class RunWriter:
         self._months = pa.array(layout.months, pa.string())
         self._series = pa.array(layout.monthly_series, pa.string())
         self._next_trial = 0
+        self._closed = False
 
     def add(self, arrays: dict[str, np.ndarray]) -> None:
         n = len(arrays["max_rung"])
@@ -101,6 +104,8 @@ class RunWriter:
         self._monthly_batches.flush()
         self._trials.close()
         self._monthly.close()
+        self._check_rows()
+        self._closed = True
         self._trials_tmp.__exit__(None, None, None)
         self._monthly_tmp.__exit__(None, None, None)
         table = self.summary.table()
@@ -108,8 +113,23 @@ class RunWriter:
         write_text(self.out / "scenario.toml", scenario_toml(self.scenario))
         return table
 
+    def _check_rows(self) -> None:
+        """The files hold every trial of the plan, no more, no less (read back from their footers)."""
+        if self.trials is None:
+            return
+        per_trial = len(self.layout.months) * len(self.layout.monthly_series)
+        for path, name, rows in ((self._trials_path, "trials.parquet", self.trials),
+                                 (self._monthly_path, "monthly.parquet", self.trials * per_trial)):
+            written = pq.ParquetFile(path).metadata.num_rows
+            if written != rows or self._next_trial != self.trials:
+                raise WorkError(f"{name} would hold {written:,} rows where the plan's {self.trials:,} trials make "
+                                f"{rows:,} (chunks went missing while it was written); nothing final was written")
+
     def abort(self) -> None:
         """Drop the half-written Parquet files (the chunk checkpoints stay for --resume)."""
+        if self._closed:
+            return
+        self._closed = True
         for writer in (self._trials, self._monthly):
             try:
                 writer.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from sim.engine.chunk import ChunkResult, ChunkTask, run_chunk
 from sim.errors import InputError, TrialError
 from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
-from sim.runs.folders import CHUNKS, prepare_folder
+from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
 from sim.runs.outputs import RunWriter
 from sim.runs.storage import write_json
@@ -112,45 +111,47 @@ def run(
         raise InputError(f"error: --seed: expected a whole number from 0 to 2**63 - 1, found {seed}")
     plan = Plan(config_hash(scenario), seed, trials, chunk_trials(trials))
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix=f"escsim-{scenario.scenario.name}-"))
-    executor = make_executor(workers, scheduler)
-    try:
-        finished = prepare_folder(out, plan.as_dict(), resume, what="run", options="scenario, seed or trial count")
-        if finished is not None:
-            executor.shutdown(wait=True)
-            return RunResult(out, pd.read_csv(out / "summary.csv"), finished)
-        started = dt.datetime.now(dt.UTC)
-        clock = time.perf_counter()
-        writer = RunWriter(out, scenario, RunLayout.of(scenario))
+    with locked(out, "run"):
+        executor = make_executor(workers, scheduler)
         try:
-            _simulate(scenario, plan, out / CHUNKS, executor, progress, writer)
+            finished = prepare_folder(out, plan.as_dict(), resume, what="run", options="scenario, seed or trial count")
+            if finished is not None:
+                executor.shutdown(wait=True)
+                return RunResult(out, pd.read_csv(out / "summary.csv"), finished)
+            started = dt.datetime.now(dt.UTC)
+            clock = time.perf_counter()
+            layout = RunLayout.of(scenario)
+            writer = RunWriter(out, scenario, layout, trials=plan.trials)
+            try:
+                _simulate(scenario, plan, layout, out / CHUNKS, executor, progress, writer)
+                summary = writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
         except BaseException:
-            writer.abort()
+            executor.shutdown(wait=False, cancel_futures=True)
             raise
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    executor.shutdown(wait=True, cancel_futures=True)
-    summary = writer.finish()
-    manifest = manifests.run_manifest(
-        scenario, plan.as_dict(), workers=executor_workers(executor), executor=executor_name(executor),
-        started=started,
-        elapsed=time.perf_counter() - clock, command=command or manifests.api_command(source, trials, seed, overrides),
-        out=out, overrides=overrides,
-    )
-    writer.write_report(manifest)
-    write_json(out / "manifest.json", manifest)
-    shutil.rmtree(out / CHUNKS, ignore_errors=True)
+        executor.shutdown(wait=True, cancel_futures=True)
+        manifest = manifests.run_manifest(
+            scenario, plan.as_dict(), workers=executor_workers(executor), executor=executor_name(executor),
+            started=started,
+            elapsed=time.perf_counter() - clock, command=command or manifests.api_command(source, trials, seed, overrides),
+            out=out, overrides=overrides,
+        )
+        writer.write_report(manifest)
+        write_json(out / "manifest.json", manifest)
+        finish_folder(out)
     return RunResult(out, summary, manifest)
 
 
-def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: bool | None,
+def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, executor, progress: bool | None,
               writer: RunWriter) -> None:
     """Run every chunk not yet checkpointed and hand chunks to `writer` in trial order."""
     text = scenario.model_dump_json(by_alias=True)
     chunks = plan.chunks()
-    checkpoints = Checkpoints(folder)
-    left = sum(b - a for a, b in chunks if not checkpoints.has(a))
     size = dict(chunks)
+    checkpoints = Checkpoints(folder, check=lambda a, arrays: chunk_problem(layout, size[a] - a, arrays))
+    left = sum(b - a for a, b in chunks if not checkpoints.has(a))
     bar = tqdm(total=plan.trials, initial=plan.trials - left, unit="trial",
                disable=None if progress is None else not progress, file=sys.stderr, dynamic_ncols=True,
                desc=scenario.scenario.name)
@@ -167,6 +168,23 @@ def _simulate(scenario: Scenario, plan: Plan, folder: Path, executor, progress: 
         trial, error = failures[0]
         more = f" ({len(failures) - 1} more in {folder / 'failures.json'})" if len(failures) > 1 else ""
         raise TrialError(trial, error + more)
+
+
+CHUNK_ARRAYS = ("n_events", "milestone_days", "max_rung", "totals", "monthly", "particle")
+
+
+def chunk_problem(layout: RunLayout, trials: int, arrays: dict) -> str | None:
+    """What is wrong with a chunk checkpoint read back for `trials` trials of this layout, if anything."""
+    missing = [k for k in CHUNK_ARRAYS if k not in arrays]
+    if missing:
+        return f"an archive without the array {missing[0]!r}"
+    shapes = {"n_events": (trials,), "max_rung": (trials,), "particle": (trials,),
+              "milestone_days": (trials, len(layout.milestones)), "totals": (trials, len(layout.series)),
+              "monthly": (trials, len(layout.monthly_series), len(layout.months))}
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape:
+            return f"the array {name!r} of shape {arrays[name].shape}, where this chunk of {trials:,} trials has {shape}"
+    return None
 
 
 def _chunk_arrays(result: ChunkResult) -> tuple[dict | None, list]:

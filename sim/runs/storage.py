@@ -9,11 +9,36 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+TEMPORARY_SUFFIX = ".tmp"  # atomic_path's temporaries: `.<name>.<random>.tmp` beside `<name>`
+
+# Tests only: the step (see `crash_point`) at which the process kills itself with SIGKILL, as a
+# crash, the out-of-memory killer or a user would, to check every state a kill can leave.
+KILL_AT = "ESCSIM_TEST_KILL_AT"
+_steps_seen: dict[str, int] = {}
+
+
+def crash_point(step: str) -> None:
+    """A named step of writing a folder ("write trials.parquet": before that file is renamed in).
+    With ESCSIM_TEST_KILL_AT=STEP (or STEP#N: its N-th time) the process dies here by SIGKILL."""
+    wanted = os.environ.get(KILL_AT)
+    if not wanted:
+        return
+    _steps_seen[step] = _steps_seen.get(step, 0) + 1
+    name, _, nth = wanted.partition("#")
+    if name == step and _steps_seen[step] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def is_temporary(name: str) -> bool:
+    """A name `atomic_path` or `make_folder` gives its temporaries (left behind only by a killed process)."""
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
 
 
 @contextmanager
@@ -21,13 +46,14 @@ def atomic_path(path: Path):
     """Yield a temporary path beside `path`; on success it replaces `path`, else it vanishes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        crash_point(f"write {path.name}")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -42,7 +68,7 @@ def _umask() -> int:
 
 def make_folder(path: Path) -> Path:
     """A new temporary folder beside `path` with ordinary permissions (for staging outputs)."""
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent))
     os.chmod(folder, 0o777 & ~_umask())
     return folder
 

@@ -14,6 +14,7 @@ again. A Dask cluster reschedules a lost worker's tasks itself; when it gives up
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import WorkError
+from sim.errors import InputError, WorkError
 from sim.runs.executors import executor_workers
 from sim.runs.storage import read_arrays, write_arrays
 
@@ -32,10 +33,12 @@ MAX_RESTARTS = 3  # worker pools started afresh after a worker died, per job
 
 
 class Checkpoints:
-    """One `.npz` file per finished task, named by its key."""
+    """One `.npz` file per finished task, named by its key. `check(key, arrays)`, if given, says
+    what is wrong with a checkpoint read back (None: nothing), so that a file of another job or
+    another version is refused rather than written into the results."""
 
-    def __init__(self, folder: Path, prefix: str = "chunk"):
-        self.folder, self.prefix = Path(folder), prefix
+    def __init__(self, folder: Path, prefix: str = "chunk", check: Callable[[int, Arrays], str | None] | None = None):
+        self.folder, self.prefix, self.check = Path(folder), prefix, check
 
     def path(self, key: int) -> Path:
         return self.folder / f"{self.prefix}-{key:012d}.npz"
@@ -47,7 +50,23 @@ class Checkpoints:
         write_arrays(self.path(key), **arrays)
 
     def load(self, key: int) -> Arrays:
-        return read_arrays(self.path(key))
+        """The checkpoint's arrays; FileNotFoundError if it is gone (the caller runs its task
+        again); an InputError naming the file if it is damaged or not this job's."""
+        path = self.path(key)
+        try:
+            arrays = read_arrays(path)
+        except FileNotFoundError:
+            raise
+        except Exception:  # noqa: BLE001 - whatever a damaged archive raises: not read
+            problem = "a truncated or damaged file"
+        else:
+            problem = self.check(key, arrays) if self.check is not None else None
+        if problem:
+            raise InputError(
+                f"error: {path}: expected a checkpoint this job wrote (a .npz archive of its arrays), found "
+                f"{problem}; delete that file and run the same command again with --resume (the work it held "
+                "is done again), or start the job again in a new folder")
+        return arrays
 
 
 def complete_in_order(
@@ -67,7 +86,8 @@ def complete_in_order(
     the tasks in flight finish (and are checkpointed), and the failures are returned sorted.
     `done(key)` is called as each task finishes (progress)."""
     order = [key for key, _ in tasks]
-    todo = iter([(k, t) for k, t in tasks if not checkpoints.has(k)])
+    todo = deque(k for k, _ in tasks if not checkpoints.has(k))
+    coming = set(todo)  # keys whose results are still to arrive (queued, in flight or to retry)
     ready: dict[int, Arrays] = {}
     failures: list[Failure] = []
     consumed = 0
@@ -77,11 +97,17 @@ def complete_in_order(
         while consumed < len(order) and not failures:
             key = order[consumed]
             if key in ready:
-                consume(key, ready.pop(key))
-            elif checkpoints.has(key):
-                consume(key, checkpoints.load(key))
-            else:
+                arrays = ready.pop(key)
+            elif key in coming:
                 return
+            else:
+                try:
+                    arrays = checkpoints.load(key)
+                except FileNotFoundError:  # its checkpoint vanished since it was made: run it again
+                    todo.appendleft(key)
+                    coming.add(key)
+                    return
+            consume(key, arrays)
             consumed += 1
 
     pending: dict[Any, int] = {}
@@ -103,10 +129,9 @@ def complete_in_order(
             if retry:
                 key = retry.pop(0)
             else:
-                nxt = next(todo, None)
-                if nxt is None:
+                if not todo:
                     break
-                key = nxt[0]
+                key = todo.popleft()
             try:
                 pending[executor.submit(fn, by_key[key])] = key
             except BrokenProcessPool:  # the pool broke between two submissions
@@ -126,10 +151,14 @@ def complete_in_order(
                 failures.extend(failed)
                 continue
             checkpoints.save(key, arrays)
+            coming.discard(key)
             if not failures:
                 ready[key] = arrays
             done(key)
         consume_in_order()
+    if not failures and consumed < len(order):  # never expected: a result neither run nor checkpointed
+        raise WorkError(f"{len(order) - consumed} of {len(order)} tasks were neither completed nor checkpointed; "
+                        "nothing final was written")
     return sorted(failures)
 
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -31,10 +30,10 @@ import pyarrow.parquet as pq
 import tomli_w
 from tqdm import tqdm
 
-from sim.errors import PointError
+from sim.errors import PointError, WorkError
 from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
-from sim.runs.folders import CHUNKS, prepare_folder
+from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.outputs import PARQUET_OPTIONS, scenario_toml
 from sim.runs.storage import atomic_path, write_json, write_text
 from sim.runs.tasks import Checkpoints, complete_in_order
@@ -102,55 +101,56 @@ def sweep(
     command = command or ["escsim", "sweep", source or "<sweep object>", "--samples", str(meta.samples),
                           "--trials-per-point", str(meta.trials_per_point), "--seed", str(meta.seed),
                           *(word for setting in manifests.override_words(overrides) for word in ("--set", setting))]
-    executor = make_executor(workers, scheduler)
-    try:
-        finished = prepare_folder(out, plan, resume, what="sweep",
-                                  options="spec, scenario, seed, sample size or trial count")
-        if finished is not None:
-            executor.shutdown(wait=True)
-            return SweepResult(out, pd.read_csv(out / "sensitivity.csv"), finished)
-        started = dt.datetime.now(dt.UTC)
-        clock = time.perf_counter()
-        trials = _run_points(spec, design, out, executor, progress)
-    except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    executor.shutdown(wait=True, cancel_futures=True)
-    sensitivity = sensitivity_table(spec, design, out / "points.parquet", trials)
-    pa.default_memory_pool().release_unused()
-    write_text(out / "sensitivity.csv", sensitivity.to_csv(index=False, float_format="%.6g"))
-    write_text(out / "spec.toml", spec_toml(spec))
-    write_text(out / "scenario.toml", scenario_toml(spec.scenario))
-    manifest = {
-        "kind": "sweep",
-        "sweep": spec.name,
-        "description": meta.description,
-        "scenario": spec.scenario.scenario.name,
-        "config_hash": plan["config_hash"],
-        "design": meta.design,
-        "parameters": {k: p.model_dump(exclude_none=True) for k, p in spec.parameters.items()},
-        "outputs": list(spec.outputs),
-        "set": manifests.override_words(overrides),
-        "seed": meta.seed,
-        "samples": meta.samples,
-        "trials_per_point": meta.trials_per_point,
-        "points": design.size,
-        "trials": design.size * meta.trials_per_point,
-        "plan": plan,
-        "workers": executor_workers(executor),
-        "executor": executor_name(executor),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "elapsed_seconds": round(time.perf_counter() - clock, 3),
-        "command": shlex.join(command),
-        "reproduce": shlex.join(["escsim", "sweep", str(out / "spec.toml"), "--out", "NEW_FOLDER"]),
-        "versions": manifests.versions(extra=("SALib",)),
-    }
-    from sim.reports.sweep import write_sweep_report
+    with locked(out, "sweep"):
+        executor = make_executor(workers, scheduler)
+        try:
+            finished = prepare_folder(out, plan, resume, what="sweep",
+                                      options="spec, scenario, seed, sample size or trial count")
+            if finished is not None:
+                executor.shutdown(wait=True)
+                return SweepResult(out, pd.read_csv(out / "sensitivity.csv"), finished)
+            started = dt.datetime.now(dt.UTC)
+            clock = time.perf_counter()
+            trials = _run_points(spec, design, out, executor, progress)
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True, cancel_futures=True)
+        sensitivity = sensitivity_table(spec, design, out / "points.parquet", trials)
+        pa.default_memory_pool().release_unused()
+        write_text(out / "sensitivity.csv", sensitivity.to_csv(index=False, float_format="%.6g"))
+        write_text(out / "spec.toml", spec_toml(spec))
+        write_text(out / "scenario.toml", scenario_toml(spec.scenario))
+        manifest = {
+            "kind": "sweep",
+            "sweep": spec.name,
+            "description": meta.description,
+            "scenario": spec.scenario.scenario.name,
+            "config_hash": plan["config_hash"],
+            "design": meta.design,
+            "parameters": {k: p.model_dump(exclude_none=True) for k, p in spec.parameters.items()},
+            "outputs": list(spec.outputs),
+            "set": manifests.override_words(overrides),
+            "seed": meta.seed,
+            "samples": meta.samples,
+            "trials_per_point": meta.trials_per_point,
+            "points": design.size,
+            "trials": design.size * meta.trials_per_point,
+            "plan": plan,
+            "workers": executor_workers(executor),
+            "executor": executor_name(executor),
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "elapsed_seconds": round(time.perf_counter() - clock, 3),
+            "command": shlex.join(command),
+            "reproduce": shlex.join(["escsim", "sweep", str(out / "spec.toml"), "--out", "NEW_FOLDER"]),
+            "versions": manifests.versions(extra=("SALib",)),
+        }
+        from sim.reports.sweep import write_sweep_report
 
-    write_sweep_report(out, manifest=manifest)
-    write_json(out / "manifest.json", manifest)
-    shutil.rmtree(out / CHUNKS, ignore_errors=True)
+        write_sweep_report(out, manifest=manifest)
+        write_json(out / "manifest.json", manifest)
+        finish_folder(out)
     return SweepResult(out, sensitivity, manifest)
 
 
@@ -201,7 +201,9 @@ def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress
         tasks.append((first, PointsTask(text, paths, np.arange(first, stop, dtype=np.int64), design.values[first:stop],
                                         meta.seed, meta.trials_per_point, tuple(spec.outputs),
                                         None if keep is None else keep[first:stop])))
-    checkpoints = Checkpoints(out / CHUNKS, prefix="points")
+    by_first = dict(tasks)
+    checkpoints = Checkpoints(out / CHUNKS, prefix="points",
+                              check=lambda first, arrays: _points_problem(by_first[first], len(spec.outputs), arrays))
     counts = {first: len(task.points) for first, task in tasks}
     left = sum(n for first, n in counts.items() if not checkpoints.has(first))
     bar = tqdm(total=design.size, initial=design.size - left, unit="point", desc=spec.name, file=sys.stderr,
@@ -227,6 +229,20 @@ def _run_points(spec: Sweep, design: DesignPoints, out: Path, executor, progress
     finally:
         bar.close()
     return trials
+
+
+def _points_problem(task: PointsTask, outputs: int, arrays: dict) -> str | None:
+    """What is wrong with a points checkpoint read back for `task`, if anything."""
+    missing = [k for k in ("points", "estimate", "lo", "hi") if k not in arrays]
+    if missing:
+        return f"an archive without the array {missing[0]!r}"
+    if not np.array_equal(arrays["points"], task.points):
+        return f"the checkpoint of other design points than this task's {len(task.points):,}"
+    shape = (len(task.points), outputs)
+    for name in ("estimate", "lo", "hi"):
+        if arrays[name].shape != shape:
+            return f"the array {name!r} of shape {arrays[name].shape}, where these points have {shape}"
+    return None
 
 
 def _point_arrays(result: PointsResult):
@@ -260,14 +276,20 @@ class PointsWriter:
                    pa.field("lo", pa.float64()), pa.field("hi", pa.float64()), pa.field("half_width", pa.float64())]
         self.schema = pa.schema(fields)
         self._tmp = atomic_path(path)
-        self._writer = pq.ParquetWriter(self._tmp.__enter__(), self.schema, **PARQUET_OPTIONS)
+        self._written = self._tmp.__enter__()
+        self._writer = pq.ParquetWriter(self._written, self.schema, **PARQUET_OPTIONS)
         self._tables: list[pa.Table] = []
         self._rows = 0
         self._names = pa.array(outputs, pa.string())
         self._closed = False
+        self._next_point = 0
 
     def add(self, arrays: dict[str, np.ndarray]) -> None:
         points = arrays["points"]
+        if not np.array_equal(points, np.arange(self._next_point, self._next_point + len(points))):
+            raise WorkError(f"points.parquet: expected design points from {self._next_point} in order, found others; "
+                            "nothing final was written")
+        self._next_point += len(points)
         o = len(self.outputs)
         rows = np.repeat(points, o)
         est, lo, hi = (arrays[k].reshape(-1) for k in ("estimate", "lo", "hi"))
@@ -291,6 +313,13 @@ class PointsWriter:
     def finish(self) -> None:
         self._flush()
         self._writer.close()
+        written = pq.ParquetFile(self._written).metadata.num_rows
+        expected = self.design.size * len(self.outputs)
+        if written != expected or self._next_point != self.design.size:
+            self.abort()
+            raise WorkError(f"points.parquet would hold {written:,} rows where the design's {self.design.size:,} points "
+                            f"and {len(self.outputs)} outputs make {expected:,} (checkpoints went missing while it was "
+                            "written); nothing final was written")
         self._closed = True
         self._tmp.__exit__(None, None, None)
 
