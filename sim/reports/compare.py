@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from sim.comparison.stats import kaplan_meier, survival_at
 from sim.errors import InputError
 from sim.reports import compare_figures as figs
+from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.run import key_parameters
 from sim.reports.sweep_figures import fmt
@@ -364,46 +365,35 @@ def _p_cell(value: tuple[float, float, float] | None) -> str:
 # --- Markdown ------------------------------------------------------------------------------------------------------
 
 
-def _md_table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> str:
-    """A Markdown table; the columns in `left` align left (text), the others right (numbers)."""
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
-             "|" + "|".join("---" if k in left else "---:" for k in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _markdown(manifest: dict, arms: list[_Arm], parameters: list[dict], milestone_rows: list[dict],
               ladder_rows: list[dict], pairs: list[dict]) -> str:
     names = [a.name for a in arms]
-    parts = [f"# Comparison: {' vs '.join(names)}\n",
-             f"- Scenarios: {', '.join(names)}",
+    parts = [f"# Comparison: {md.text(' vs '.join(names))}\n",
+             f"- Scenarios: {md.text(', '.join(names))}",
              f"- Seed: {manifest['seed']}",
              f"- Trials: {manifest['trials']:,} per scenario (common random numbers: trial i of every scenario uses "
              "the same random streams, so differences are paired)",
-             f"- Command: `{manifest['command']}`",
-             f"- Reproduce: `{manifest['reproduce']}`\n",
+             f"- Command: {md.code(manifest['command'])}",
+             f"- Reproduce: {md.code(manifest['reproduce'])}\n",
              "## Scenarios\n",
-             _md_table(["Scenario", "Description", "Scenario hash", "Run folder"],
-                       [[a.name, a.description, a.config_hash or "—", a.folder] for a in arms], left=(0, 1, 2, 3))]
+             md.table(["Scenario", "Description", "Scenario hash", "Run folder"],
+                       [[md.text(a.name), md.text(a.description), a.config_hash or "—", md.code(a.folder)] for a in arms], left=(0, 1, 2, 3))]
     parts.append("## Key parameters that differ\n")
     if parameters:
-        parts.append(_md_table(["Parameter", *names], [[f"`{r['path']}`", *r["values"]] for r in parameters],
+        parts.append(md.table(["Parameter", *names], [[md.code(r["path"]), *map(md.text, r["values"])] for r in parameters],
                                left=tuple(range(len(names) + 1))))
     else:
         parts.append("No key parameter differs between the scenarios.\n")
     parts.append("## Milestone probabilities (95% Wilson interval)\n")
-    parts.append(_md_table(["Milestone", *names], [[r["label"], *r["cells"]] for r in milestone_rows]))
+    parts.append(md.table(["Milestone", *names], [[md.text(r["label"]), *r["cells"]] for r in milestone_rows]))
     parts.append("## Highest rung of the escalation ladder (share of trials)\n")
-    parts.append(_md_table(["Rung", *names], [[r["label"], *r["cells"]] for r in ladder_rows]))
+    parts.append(md.table(["Rung", *names], [[md.text(r["label"]), *r["cells"]] for r in ladder_rows]))
     for pair in pairs:
-        parts.append(f"## {pair['b']} − {pair['a']}\n")
-        parts.append(_md_table(
+        parts.append(f"## {md.text(pair['b'])} − {md.text(pair['a'])}\n")
+        parts.append(md.table(
             ["Metric", pair["a"], pair["b"], "Difference", "Paired 95% interval", "Test", "p", "Unpaired 95% interval",
              "Var. cut"],
-            [[f"{r['label']} (`{r['metric']}`)", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
+            [[f"{md.text(r['label'])} ({md.code(r['metric'])})", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
               r["unpaired"], r["cut"]] for r in pair["rows"]], left=(0, 5)))
     parts.append("Differences are B − A, rounded to 3 significant digits; `comparison.csv` holds the full numbers. "
                  "Var. cut: the share of the variance of the difference that pairing removed.\n")

@@ -13,7 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Every figure of every report is made here (the other figure modules import `plt` from this one), so these
+# settings hold for all: `text.parse_math` off draws a label with `$` in it as the user wrote it, never as maths.
 matplotlib.rcParams.update({
+    "text.parse_math": False,
     "svg.hashsalt": "escalation-sim",
     "svg.fonttype": "none",
     "font.size": 9,

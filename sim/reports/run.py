@@ -84,9 +84,9 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
               parameters: list[tuple[str, str]]) -> str:
     s = scenario.scenario
-    parts = [f"# Run: {s.name}\n"]
+    parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
-        parts.append(f"{s.description}\n")
+        parts.append(f"{md.text(s.description)}\n")
     parts += [
         f"- Start date: {s.start_date}",
         f"- Horizon: {s.horizon_days:g} days",
@@ -100,7 +100,7 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         "## Escalation milestones\n",
         md.table(["Milestone", "P(by horizon)", "95% interval", *(f"P(≤ {d:g} d)" for d in by_days),
                   "Median day if reached"],
-                 [[m["label"], f"{m['p']:.3f}", f"{m['lo']:.3f} – {m['hi']:.3f}", *(f"{p:.3f}" for p in m["by"]),
+                 [[md.text(m["label"]), f"{m['p']:.3f}", f"{m['lo']:.3f} – {m['hi']:.3f}", *(f"{p:.3f}" for p in m["by"]),
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
