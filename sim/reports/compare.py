@@ -14,7 +14,6 @@ report of a million trials is as small as that of a hundred, and a rebuild is by
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -24,13 +23,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from sim.comparison.runner import NOT_COMPARABLE, arm_pairs
 from sim.comparison.stats import kaplan_meier, survival_at
 from sim.errors import InputError
 from sim.reports import compare_figures as figs
 from sim.reports import markdown as md
 from sim.reports.html import render
+from sim.reports.numbers import interval as _interval
+from sim.reports.numbers import number
+from sim.reports.numbers import signed as _signed
 from sim.reports.run import key_parameters
-from sim.reports.sweep_figures import fmt
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
@@ -74,9 +76,10 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
     months, fans = _fans(arms, attack_series)
     rung_labels, shares = _ladder(arms)
     parameters = _parameters(arms)
-    comparison = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""],
-                             dtype={"a": str, "b": str, "metric": str, "interval": str, "test": str})
-    pairs = [_pair(comparison, a, b, labels, horizon) for a, b in itertools.combinations(names, 2)]
+    text = ["a", "b", "metric", "interval", "test", "only_in"]
+    comparison = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, str))
+    comparison[text] = comparison[text].fillna("")
+    pairs = [_pair(comparison, a, b, labels, horizon) for a, b in arm_pairs(names, manifest.get("pairs", "all"))]
 
     milestone_rows = [{"label": labels.get(m, m), "milestone": m,
                        "cells": [_p_cell(probabilities.get((a.name, m))) for a in arms]} for m in milestones]
@@ -309,14 +312,6 @@ def metric_label(metric: str, labels: dict[str, str], horizon: float) -> str:
     return metric.replace("_", " ")
 
 
-def _signed(x: float) -> str:
-    return ("+" if math.isfinite(x) and x > 0 else "") + fmt(x)
-
-
-def _interval(lo: float, hi: float) -> str:
-    return "—" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{_signed(lo)}, {_signed(hi)}]"
-
-
 TESTS = {"McNemar chi2, continuity-corrected": "McNemar χ²", "log-rank (Mantel-Cox)": "log-rank",
          "Wilcoxon signed-rank (zsplit)": "Wilcoxon", "Anderson-Darling k-sample": "Anderson–Darling"}
 
@@ -333,7 +328,7 @@ def _p_value(p: float, method: str) -> str:
         return "—"
     if m := re.search(r"\(p (capped|floored) at ([\d.]+)\)$", method):
         return ("≥ " if m[1] == "capped" else "≤ ") + m[2]
-    return "< 0.0001" if p < 1e-4 else fmt(p)
+    return "< 0.0001" if p < 1e-4 else number(p)
 
 
 def _share(v: float) -> str:
@@ -344,22 +339,30 @@ def _share(v: float) -> str:
 
 
 def _pair(comparison: pd.DataFrame, a: str, b: str, labels: dict[str, str], horizon: float) -> dict:
-    rows = []
+    rows, only = [], {}
     for r in comparison[(comparison["a"] == a) & (comparison["b"] == b)].itertuples(index=False):
+        if r.only_in or r.interval == NOT_COMPARABLE:
+            why = f"only in {r.only_in}" if r.only_in else "not compared: the ladders differ"
+            if r.only_in:
+                only.setdefault(r.only_in, []).append(r.metric)
+            rows.append({"metric": r.metric, "label": metric_label(r.metric, labels, horizon), "a": number(r.estimate_a),
+                         "b": number(r.estimate_b), "difference": "—", "interval": why, "method": r.interval, "test": "—",
+                         "p": "—", "unpaired": "—", "cut": "—"})
+            continue
         rows.append({
             "metric": r.metric, "label": metric_label(r.metric, labels, horizon),
-            "a": fmt(r.estimate_a), "b": fmt(r.estimate_b), "difference": _signed(r.difference),
+            "a": number(r.estimate_a), "b": number(r.estimate_b), "difference": _signed(r.difference),
             "interval": _interval(r.lo, r.hi), "method": r.interval, "test": _test(r.test), "p": _p_value(r.p_value, r.test),
             "unpaired": _interval(r.unpaired_lo, r.unpaired_hi), "cut": _share(r.variance_reduction),
         })
-    return {"a": a, "b": b, "rows": rows}
+    return {"a": a, "b": b, "rows": rows, "only": only}
 
 
 def _p_cell(value: tuple[float, float, float] | None) -> str:
     if value is None:
         return "—"
     e, lo, hi = value
-    return f"{fmt(e)} [{fmt(lo)}, {fmt(hi)}]"
+    return f"{number(e)} [{number(lo)}, {number(hi)}]"
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------------
@@ -395,6 +398,9 @@ def _markdown(manifest: dict, arms: list[_Arm], parameters: list[dict], mileston
              "Var. cut"],
             [[f"{md.text(r['label'])} ({md.code(r['metric'])})", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
               r["unpaired"], r["cut"]] for r in pair["rows"]], left=(0, 5)))
+        for name, metrics in pair["only"].items():
+            parts.append(f"Only {md.text(name)} has {len(metrics)} of these metrics ({', '.join(map(md.code, metrics))}): "
+                         "they have its estimate and no difference (`only_in` in `comparison.csv`).\n")
     parts.append("Differences are B − A, rounded to 3 significant digits; `comparison.csv` holds the full numbers. "
                  "Var. cut: the share of the variance of the difference that pairing removed.\n")
     return "\n".join(parts)
