@@ -26,7 +26,7 @@ CSVS = {
     "run": {
         "milestones.csv": ["milestone", "label", "estimate", "lo", "hi", "by_30d", "median_day"],
         "counts.csv": ["series", "mean", "q05", "q25", "q50", "q75", "q95"],
-        "parameters.csv": ["parameter", "value"],
+        "parameters.csv": ["parameter", "value", "source", "mean", "q05", "q50", "q95"],
     },
     "sweep": {
         "parameters.csv": ["name", "path", "low", "high", "scale", "why"],

@@ -210,3 +210,25 @@ def test_validate_prints_the_resolved_scenario():
 def test_every_shipped_scenario_validates_and_runs(path, tmp_path):
     result = sim.run(path, trials=5, seed=1, workers=1, out=tmp_path / path.stem, progress=False)
     assert len(result.trials) == 5
+
+
+def test_reports_show_the_parameters_the_trials_drew_from_the_posterior(baseline_run):
+    out, _ = baseline_run
+    scenario = load_scenario(out / "scenario.toml")
+    posterior = scenario.parameters.posterior
+    particles = pd.read_parquet(out / "trials.parquet", columns=["particle"])["particle"].to_numpy()
+    k = posterior.parameters.index("us_rate")
+    drawn = np.asarray(posterior.values)[particles, k]
+    table = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    row = table.loc["actors.iri.attacks.us.rate_per_day"]
+    assert row.source == f"posterior of calibration fit default ({posterior.folder})"
+    assert row["mean"] == pytest.approx(drawn.mean(), rel=1e-5)
+    for q in (5, 50, 95):
+        assert row[f"q{q:02d}"] == pytest.approx(np.quantile(drawn, q / 100, method="inverted_cdf"), rel=1e-5)
+    assert "0.9" not in row.value and row.value.startswith("drawn per trial: mean ")
+    # every path the posterior sets has its row, and what the file writes alone says so
+    assert {p for paths in posterior.paths for p in paths} <= set(table.index)
+    assert table.loc["actors.iri.attacks.israel.rate_per_day", "source"] == "scenario file"
+    for name in ("report.md", "report.html"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert "posterior of calibration fit default" in text and "drawn per trial: mean" in text, name

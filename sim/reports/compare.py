@@ -32,11 +32,13 @@ from sim.reports.html import render
 from sim.reports.numbers import interval as _interval
 from sim.reports.numbers import number
 from sim.reports.numbers import signed as _signed
-from sim.reports.run import key_parameters
+from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.loading import to_plain
+from sim.scenario.paths import get
 
 MAX_POINTS = 600  # points of a step line beyond which it is drawn on a regular grid instead
 FLOAT = "%.6g"
@@ -252,20 +254,34 @@ def _start_dates(arms: list[_Arm]) -> str:
 
 
 def _parameters(arms: list[_Arm]) -> list[dict]:
-    """The key parameters (with the start date and the shocks) whose values differ between the scenarios; — where
-    one lacks it."""
+    """The key parameters (with the start date and the shocks) whose values differ between the scenarios, a drawn one
+    as the trials drew it with its source; — where one lacks it."""
     values = []
     for a in arms:
-        rows = [("scenario.start_date", str(a.scenario.scenario.start_date)), *key_parameters(a.scenario),
+        particles = None
+        if a.layout.particles:  # as the trials drew them, from the posterior
+            particles = np.unique(a.column("particle").astype(np.int64), return_counts=True)
+        rows = [("scenario.start_date", str(a.scenario.scenario.start_date)),
+                *((p.path, p.value if p.source.startswith(WRITTEN) else f"{p.value}, {p.source}")
+                  for p in key_parameters(a.scenario, particles)),
                 *((f"shocks.{name}", _shock(shock)) for name, shock in a.scenario.shocks.items())]
         values.append(dict(rows))
     paths = list(dict.fromkeys(path for v in values for path in v))
     rows = []
     for path in paths:
-        cells = [v.get(path, "—") for v in values]
+        cells = [v.get(path) or _written(a.scenario, path) for a, v in zip(arms, values, strict=True)]
         if len(set(cells)) > 1:
             rows.append({"path": path, "values": cells})
     return rows
+
+
+def _written(scenario: Scenario, path: str) -> str:
+    """The number a scenario writes at a key path that another scenario draws from a posterior; — if none."""
+    try:
+        value = get(to_plain(scenario), path)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "—"
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
 def _shock(shock) -> str:

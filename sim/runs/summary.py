@@ -51,10 +51,13 @@ class Summary:
         self.rungs = Histogram()
         self.monthly = [[Histogram() for _ in layout.months] for _ in layout.monthly_series]
         self.n_events = Histogram()
+        self.particles = Histogram()  # how many trials drew each particle of the posterior (if any)
 
     def add(self, milestone_days: np.ndarray, max_rung: np.ndarray, totals: np.ndarray,
-            monthly: np.ndarray, n_events: np.ndarray) -> None:
+            monthly: np.ndarray, n_events: np.ndarray, particles: np.ndarray | None = None) -> None:
         self.n += len(max_rung)
+        if particles is not None:
+            self.particles.add(particles)
         for j in range(len(self.layout.milestones)):
             t = milestone_days[:, j]
             hit = ~np.isnan(t)
@@ -99,6 +102,12 @@ class Summary:
                 hist = self.monthly[s][mth]
                 rows.append((name, month, hist.mean()[0], *(hist.quantile(q, "inverted_cdf")[0] for q in QUANTILES)))
         return pd.DataFrame(rows, columns=["series", "month", "mean", "q05", "q25", "q50", "q75", "q95"])
+
+    def particle_counts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(particles, trials): each posterior particle the trials drew and how many drew it; None without a posterior."""
+        if not self.layout.particles:
+            return None
+        return self.particles.points, self.particles.counts
 
     def rung_distribution(self) -> list[float]:
         """P(max rung = r) for r = 0 .. len(ladder)."""
