@@ -100,12 +100,18 @@ def test_the_console_and_reports_say_which_metrics_only_some_scenarios_have(thre
 
 
 def test_the_console_shows_whole_names_and_three_significant_digits(three):
-    _, output = three
-    header = next(line for line in output.splitlines() if line.startswith("metric") and "second_militia" in line)
-    assert "tiny_with_a_tracked_milestone" in output and " tiny_with_a_second_militia" in header
-    mean = next(line for line in output.splitlines() if line.startswith("mean_attacks_on_s "))
-    assert len(mean.split()) >= 4 and all("." not in v or len(v.strip("+−-").replace(".", "").lstrip("0")) <= 3
-                                          for v in mean.split()[1:3])
+    from sim.reports.numbers import number, signed
+
+    out, output = three
+    lines = output.splitlines()
+    section = lines[lines.index("tiny_with_a_second_militia − tiny"):]
+    assert section[1].split()[1:3] == ["tiny", "tiny_with_a_second_militia"]  # whole names, not "tiny_with_a"
+    row = rows(out, "tiny_with_a_second_militia").loc["mean_attacks_on_s"]
+    mean = next(line for line in section if line.startswith("mean_attacks_on_s ")).split()
+    assert mean[1:4] == [number(row.estimate_a), number(row.estimate_b), signed(row.difference)]
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert f"| {number(row.estimate_a)} | {number(row.estimate_b)} | {signed(row.difference)} |" in text
+    assert "Mean attacks by Second Front (`mean_attacks_by_second_front`)" in text  # the actor's label, capitals kept
 
 
 def test_pairs_first_compares_each_scenario_with_the_first_only(three, tmp_path):

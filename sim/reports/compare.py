@@ -29,6 +29,7 @@ from sim.errors import InputError
 from sim.reports import compare_figures as figs
 from sim.reports import markdown as md
 from sim.reports.html import render
+from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
 from sim.reports.numbers import interval as _interval
 from sim.reports.numbers import number
 from sim.reports.numbers import signed as _signed
@@ -36,6 +37,7 @@ from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
+from sim.runs.summary import count_quantile
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.loading import to_plain
 from sim.scenario.paths import get
@@ -74,8 +76,11 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
 
     probabilities = _milestone_table(arms, milestones)
     km_panels = [(labels.get(m, m), [_first_passage(a, m, horizon) for a in arms]) for m in milestones]
-    ecdf_panels = [(s.replace("_", " "), [_ecdf(a, s) for a in arms]) for s in count_series]
-    months, fans = _fans(arms, attack_series)
+    scenarios = [a.scenario for a in arms]
+    series_labels = {s: series_label(s, scenarios) for s in series}
+    labels.update({k: v for k, v in series_labels.items() if k not in labels})
+    ecdf_panels = [(series_labels[s], [_ecdf(a, s) for a in arms]) for s in count_series]
+    months, fans, scales = _fans(arms, attack_series)
     rung_labels, shares = _ladder(arms)
     parameters = _parameters(arms)
     text = ["a", "b", "metric", "interval", "test", "only_in"]
@@ -98,10 +103,10 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
         "ecdf": figs.step_panels(ecdf_panels, names, "count per trial", "share of trials ≤ count")
         if ecdf_panels else "",
         "histograms": figs.histogram_panels(
-            [(s.replace("_", " "), [_counts(a, s) for a in arms]) for s in count_series], names, "count per trial")
+            [(series_labels[s], [_counts(a, s) for a in arms]) for s in count_series], names, "count per trial")
         if count_series else "",
-        "fan": figs.fan_overlay(months, [(f"Attacks on {s.removeprefix('attacks_on_')}", fans[s]) for s in attack_series],
-                                names) if attack_series else "",
+        "fan": figs.fan_overlay(marked_months(months, scales), [(series_label(s, scenarios), fans[s]) for s in attack_series],
+                                names, PARTIAL_NOTE) if attack_series else "",
         "ladder": figs.rung_groups(rung_labels, names, shares),
     }
     render(
@@ -210,26 +215,31 @@ def _ecdf(arm: _Arm, series: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[x[0]], x]), np.concatenate([[0.0], y])
 
 
-def _fans(arms: list[_Arm], attack_series: list[str]) -> tuple[list[str], dict[str, list[dict | None]]]:
-    """Months (the union, in order) and, per series, each arm's 5%, 50% and 95% quantiles across trials per month."""
+def _fans(arms: list[_Arm], attack_series: list[str]) -> tuple[list[str], dict[str, list[dict | None]], list[list[float]]]:
+    """Months (the union, in order), per series each arm's 5%, 50% and 95% quantiles across trials per month, a
+    partial month's scaled to the whole month, and each arm's scale per month (`month_scale`)."""
     months = sorted({m for a in arms for m in a.layout.months})
     fans: dict[str, list[dict | None]] = {s: [] for s in attack_series}
+    scales = []
     for a in arms:
+        scale = np.asarray(month_scale(a.scenario.scenario.start_date, a.layout.horizon_days, months))
+        scales.append(list(scale))
         wanted = [s for s in attack_series if s in a.layout.monthly_series]
         q = None
         if wanted:
             frame = pq.read_table(a.path / "monthly.parquet", columns=["month", "series", "count"],
                                   filters=[("series", "in", wanted)]).to_pandas()
-            q = frame.groupby(["series", "month"], observed=True, sort=True)["count"].quantile([0.05, 0.5, 0.95])
-            q = q.unstack()
+            q = frame.groupby(["series", "month"], observed=True, sort=True)["count"].agg(
+                [lambda v, p=p: count_quantile(v.to_numpy(), p) for p in (0.05, 0.5, 0.95)])
+            q.columns = [0.05, 0.5, 0.95]
             q.index = pd.MultiIndex.from_tuples([(str(s), str(m)) for s, m in q.index])
         for s in attack_series:
             if s not in wanted:
                 fans[s].append(None)
                 continue
             part = q.loc[s].reindex(months)
-            fans[s].append({"q05": part[0.05].tolist(), "q50": part[0.5].tolist(), "q95": part[0.95].tolist()})
-    return months, fans
+            fans[s].append({k: (part[p].to_numpy() * scale).tolist() for k, p in (("q05", 0.05), ("q50", 0.5), ("q95", 0.95))})
+    return months, fans, scales
 
 
 def _ladder(arms: list[_Arm]) -> tuple[list[str], list[list[float]]]:
@@ -311,6 +321,11 @@ def _shock(shock) -> str:
 # --- the comparison table ------------------------------------------------------------------------------------------
 
 
+def _lower(label: str) -> str:
+    """A series label inside a sentence: "Attacks on Israel" → "attacks on Israel" (the actor keeps its capitals)."""
+    return label[:1].lower() + label[1:]
+
+
 def metric_label(metric: str, labels: dict[str, str], horizon: float) -> str:
     """A readable name for a `comparison.csv` metric."""
     if m := re.fullmatch(r"p_(.+)_by_(\d+(?:_\d+)?)d", metric):
@@ -322,9 +337,9 @@ def metric_label(metric: str, labels: dict[str, str], horizon: float) -> str:
     if metric == "mean_max_rung":
         return "Mean highest rung"
     if metric.startswith("mean_"):
-        return f"Mean {metric[5:].replace('_', ' ')}"
+        return f"Mean {_lower(labels.get(metric[5:], metric[5:].replace('_', ' ')))}"
     if metric.startswith("q95_"):
-        return f"95th percentile of {metric[4:].replace('_', ' ')}"
+        return f"95th percentile of {_lower(labels.get(metric[4:], metric[4:].replace('_', ' ')))}"
     return metric.replace("_", " ")
 
 

@@ -30,3 +30,11 @@ def interval(lo: float | None, hi: float | None) -> str:
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return MISSING
     return f"[{signed(lo)}, {signed(hi)}]"
+
+
+def probability(p: float | None) -> str:
+    """A probability to three decimals, as tables align them; one below 0.001 that is not zero to three significant
+    digits, so it does not read as 0.000."""
+    if p is None or not math.isfinite(p):
+        return MISSING
+    return number(p) if 0 < p < 0.0005 else f"{p:.3f}"

@@ -18,7 +18,8 @@ from sim.errors import InputError
 from sim.reports import figures
 from sim.reports import markdown as md
 from sim.reports.html import render
-from sim.reports.numbers import number
+from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
+from sim.reports.numbers import number, probability
 from sim.runs.layout import RunLayout, trials_schema
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
@@ -45,26 +46,28 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
             "median": "—" if math.isnan(median) else f"{median:.1f}", "median_day": median,
         })
     fan = summary.fan()
+    scale = np.asarray(month_scale(scenario.scenario.start_date, lay.horizon_days, lay.months))
     panels = []
     for series in lay.monthly_series:
         if series.startswith("attacks_on_"):
             q = fan[fan.series == series]
-            panels.append((f"Attacks on {series.removeprefix('attacks_on_')}", {c: q[c].tolist() for c in ("mean", "q05", "q25", "q50", "q75", "q95")}))
+            panels.append((series_label(series, scenario),
+                           {c: (q[c].to_numpy() * scale).tolist() for c in ("mean", "q05", "q25", "q50", "q75", "q95")}))
     counts = []
     for series in lay.series:
-        counts.append({"name": series, "mean": table.loc[f"mean_{series}", "estimate"],
+        counts.append({"name": series, "label": series_label(series, scenario), "mean": table.loc[f"mean_{series}", "estimate"],
                        "q": [table.loc[f"q{p:02d}_{series}", "estimate"] for p in QUANTILES]})
     parameters = key_parameters(scenario, summary.particle_counts())
     render(
         "run.html.j2", out / "report.html",
         title=f"escalation-sim run: {scenario.scenario.name}",
-        scenario=scenario.scenario, manifest=manifest, by_days=lay.by_days, milestones=milestones,
+        scenario=scenario.scenario, manifest=manifest, number=number, probability=probability, by_days=lay.by_days, milestones=milestones,
         milestone_svg=figures.probability_bars(
             [m["label"] for m in milestones], [m["p"] for m in milestones],
             [m["lo"] for m in milestones], [m["hi"] for m in milestones],
             f"P(milestone within {lay.horizon_days:g} days)",
         ),
-        fan_svg=figures.fan_chart(lay.months, panels) if panels else "",
+        fan_svg=figures.fan_chart(marked_months(lay.months, list(scale)), panels, PARTIAL_NOTE) if panels else "",
         rung_svg=figures.rung_bars(["none"] + [lay.labels[m] for m in lay.ladder], summary.rung_distribution()),
         counts=counts, parameters=parameters,
         posterior_source=posterior_source(scenario) if scenario.parameters.posterior else "",
@@ -104,13 +107,15 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         "## Escalation milestones\n",
         md.table(["Milestone", "P(by horizon)", "95% interval", *(f"P(≤ {d:g} d)" for d in by_days),
                   "Median day if reached"],
-                 [[md.text(m["label"]), f"{m['p']:.3f}", f"{m['lo']:.3f} – {m['hi']:.3f}", *(f"{p:.3f}" for p in m["by"]),
+                 [[md.text(m["label"]), probability(m["p"]), f"{probability(m['lo'])} – {probability(m['hi'])}",
+                   *(probability(p) for p in m["by"]),
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
         "## Counts per trial\n",
         md.table(["Series", "Mean", "5%", "25%", "Median", "75%", "95%"],
-                 [[c["name"], f"{c['mean']:.2f}", *(f"{q:g}" for q in c["q"])] for c in counts]),
+                 [[f"{md.text(c['label'])} ({md.code(c['name'])})", number(c["mean"]), *(number(q) for q in c["q"])]
+                  for c in counts]),
         "## Key parameters\n",
         md.table(["Parameter", "Value", "Source"], [[md.code(p.path), p.value, md.text(p.source)] for p in parameters],
                  left=(0, 1, 2)),
