@@ -168,11 +168,13 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/compare-<time>).")
+@click.option("--pairs", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="Which pairs to compare: all (A–B, A–C, B–C) or each against the first (A–B, A–C).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted comparison in --out (its runs resume).")
 @set_option("Set a value in the scenarios after they are read (repeatable): [N:]KEY.PATH=VALUE, the value read "
             "as TOML; with N: only in the N-th scenario (1 = the first), else in every scenario file.")
 @click.pass_context
-def compare(ctx, items, trials, seed, workers, scheduler, out, resume, settings) -> None:
+def compare(ctx, items, trials, seed, workers, scheduler, out, pairs, resume, settings) -> None:
     """Compare scenarios (files, or finished run folders of the same seed and trial count) trial by trial."""
     from sim.comparison.runner import compare as run_compare
     from sim.comparison.summary import compare_text
@@ -184,10 +186,11 @@ def compare(ctx, items, trials, seed, workers, scheduler, out, resume, settings)
         out = Path("runs") / f"compare-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "compare", *map(str, items), *_options(trials=trials, seed=seed, workers=workers,
-                                                                 scheduler=scheduler, out=out), *_settings(settings)]
+                                                                 scheduler=scheduler, out=out), *(["--pairs", pairs] if pairs != "all" else []),
+               *_settings(settings)]
     click.echo(compare_text(run_compare(list(items), trials=trials, seed=seed, workers=workers, scheduler=scheduler,
                                         out=out, resume=resume, command=command + (["--resume"] if resume else []),
-                                        overrides=settings)))
+                                        overrides=settings, pairs=pairs)))
 
 
 @main.command()

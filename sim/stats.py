@@ -47,6 +47,14 @@ def quantile_ranks(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
     return max(lo, 0), min(hi, n - 1)
 
 
+def inverted_cdf_rank(n: int, q: float) -> int:
+    """The 0-based rank of the q-quantile of n values by numpy's "inverted_cdf" method (the same arithmetic, so the
+    same order statistic): the smallest value with at least a share q of the values at or below it."""
+    virtual = n * q - 1
+    below = math.floor(virtual)
+    return min(max(below + (virtual - below > 0), 0), n - 1)
+
+
 class Histogram:
     """Counts of values on a fixed grid (integers, or multiples of `resolution`), from which
     exact (to the grid) quantiles and their order-statistic intervals follow. Only the grid
@@ -99,9 +107,10 @@ class Histogram:
         cumulative = np.cumsum(self.counts)
         return float(self.points[np.searchsorted(cumulative, rank, side="right")]) * self.resolution
 
-    def quantile(self, q: float) -> tuple[float, float, float]:
-        """(estimate, lo, hi): the q-quantile (linear interpolation between order statistics,
-        as numpy's default) and its 95% distribution-free interval."""
+    def quantile(self, q: float, method: str = "linear") -> tuple[float, float, float]:
+        """(estimate, lo, hi): the q-quantile and its 95% distribution-free interval. `method` as numpy's:
+        "linear" interpolates between order statistics (for days), "inverted_cdf" is the order statistic itself, the
+        smallest value with at least a share q at or below it (for counts, whose quantiles are then counts)."""
         n = self.n
         if n == 0:
             return math.nan, math.nan, math.nan
@@ -110,9 +119,14 @@ class Histogram:
         def at(rank: int) -> float:
             return float(self.points[np.searchsorted(cumulative, rank, side="right")]) * self.resolution
 
-        h = (n - 1) * q
-        below = math.floor(h)
-        estimate = at(below) + (h - below) * (at(min(below + 1, n - 1)) - at(below))
+        if method == "inverted_cdf":
+            estimate = at(inverted_cdf_rank(n, q))
+        elif method == "linear":
+            h = (n - 1) * q
+            below = math.floor(h)
+            estimate = at(below) + (h - below) * (at(min(below + 1, n - 1)) - at(below))
+        else:
+            raise ValueError(f"unknown quantile method {method!r}")
         lo_rank, hi_rank = quantile_ranks(n, q)
         return estimate, at(lo_rank), at(hi_rank)
 

@@ -34,7 +34,8 @@ def test_compare_writes_a_paired_table(pair):
     out, output, _ = pair
     table = pd.read_csv(out / "comparison.csv")
     assert list(table.columns) == ["a", "b", "metric", "estimate_a", "estimate_b", "difference", "lo", "hi", "interval",
-                                   "test", "statistic", "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction"]
+                                   "test", "statistic", "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction",
+                                   "only_in"]
     assert set(table.a) == {"tiny"} and set(table.b) == {"tiny_b"}
     metrics = set(table.metric)
     assert {"p_retaliation", "p_first_hit", "rmst_retaliation", "mean_attacks_on_s", "q95_attacks_on_s",

@@ -269,9 +269,12 @@ class Outputs:
             x = self.count(series)
             assert math.isclose(table.loc[f"mean_{series}", "estimate"], x.mean(), rel_tol=1e-5)
             quantiles = [table.loc[f"q{round(q * 100):02d}_{series}", "estimate"] for q in QUANTILES]
-            assert x.min() <= quantiles[0] and quantiles[-1] <= x.max() and quantiles == sorted(quantiles)
+            # q05 may be the smallest count itself: within the file's 6 significant digits of it
+            assert x.min() * (1 - 1e-5) <= quantiles[0] and quantiles[-1] <= x.max() * (1 + 1e-5)
+            assert quantiles == sorted(quantiles)
             for q, value in zip(QUANTILES, quantiles, strict=True):
-                assert math.isclose(value, np.quantile(x, q), rel_tol=1e-5, abs_tol=1e-9), series
+                # a count (the order statistic), to the 6 significant digits of the file
+                assert math.isclose(value, np.quantile(x, q, method="inverted_cdf"), rel_tol=1e-5, abs_tol=1e-9), series
         assert 0 <= table.loc["mean_max_rung", "estimate"] <= len(lay.ladder)
 
     def _check_report_tables(self) -> None:

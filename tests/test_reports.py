@@ -26,7 +26,7 @@ CSVS = {
     "run": {
         "milestones.csv": ["milestone", "label", "estimate", "lo", "hi", "by_30d", "median_day"],
         "counts.csv": ["series", "mean", "q05", "q25", "q50", "q75", "q95"],
-        "parameters.csv": ["parameter", "value"],
+        "parameters.csv": ["parameter", "value", "source", "mean", "q05", "q50", "q95"],
     },
     "sweep": {
         "parameters.csv": ["name", "path", "low", "high", "scale", "why"],
@@ -137,3 +137,23 @@ def test_markdown_table_escapes_pipes_and_line_breaks():
     text = md.table(["Name", "Value"], [["a|b", "1\n2"], [md.code("x`y"), 3]])
     assert text.splitlines() == ["| Name | Value |", "|---|---:|", "| a\\|b | 1 2 |", "| ``x`y`` | 3 |"]
     assert md.code("`") == "`` ` ``"
+
+
+def test_user_text_with_markup_is_drawn_and_written_as_text(tmp_path):
+    label = "Israel strikes Iraq $x^$ <b>*bold*</b> [link](x)"
+    scenario = tmp_path / "dollar.toml"
+    scenario.write_text(f'extends = "{TINY}"\n\n[scenario]\nname = "dollar"\ndescription = "costs $5 & _more_"\n\n'
+                        f'[milestones.first_hit]\nlabel = "{label}"\n')
+    out = tmp_path / "run"
+    _cli(["run", str(scenario), "--trials", "20", "--seed", "1", "--workers", "1", "--out", str(out)])
+    assert all((out / name).is_file() for name in ("manifest.json", "report.html", "report.md"))
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert r"Israel strikes Iraq \$x^\$ \<b\>\*bold\*\</b\> \[link\](x)" in text
+    assert r"costs \$5 \& \_more\_" in text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert str(escape(label)) in html and "<b>*bold*</b>" not in html
+
+
+def test_markdown_text_escapes_what_markdown_would_read_as_markup():
+    assert md.text("a_b_c") == "a_b_c"  # inside a word an underscore is no emphasis
+    assert md.text(r"\ ` * [ ] < > $ ~ & _x_") == r"\\ \` \* \[ \] \< \> \$ \~ \& \_x\_"

@@ -80,7 +80,7 @@ def test_summary_names_stable_metrics_with_intervals(baseline_run):
         assert f"{q}_attacks_on_israel" in s.index
     trials = pd.read_parquet(out / "trials.parquet")
     assert s.loc["p_israel_strikes_in_iraq", "estimate"] == pytest.approx(trials.t_israel_strikes_in_iraq.notna().mean(), abs=1e-6)
-    assert s.loc["q50_attacks_on_israel", "estimate"] == pytest.approx(trials.attacks_on_israel.median())
+    assert s.loc["q50_attacks_on_israel", "estimate"] == np.quantile(trials.attacks_on_israel, 0.5, method="inverted_cdf")
 
 
 def test_manifest_records_what_reproduces_the_run(baseline_run):
@@ -210,3 +210,57 @@ def test_validate_prints_the_resolved_scenario():
 def test_every_shipped_scenario_validates_and_runs(path, tmp_path):
     result = sim.run(path, trials=5, seed=1, workers=1, out=tmp_path / path.stem, progress=False)
     assert len(result.trials) == 5
+
+
+def test_reports_show_the_parameters_the_trials_drew_from_the_posterior(baseline_run):
+    out, _ = baseline_run
+    scenario = load_scenario(out / "scenario.toml")
+    posterior = scenario.parameters.posterior
+    particles = pd.read_parquet(out / "trials.parquet", columns=["particle"])["particle"].to_numpy()
+    k = posterior.parameters.index("us_rate")
+    drawn = np.asarray(posterior.values)[particles, k]
+    table = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    row = table.loc["actors.iri.attacks.us.rate_per_day"]
+    assert row.source == f"posterior of calibration fit default ({posterior.folder})"
+    assert row["mean"] == pytest.approx(drawn.mean(), rel=1e-5)
+    for q in (5, 50, 95):
+        assert row[f"q{q:02d}"] == pytest.approx(np.quantile(drawn, q / 100, method="inverted_cdf"), rel=1e-5)
+    assert "0.9" not in row.value and row.value.startswith("drawn per trial: mean ")
+    # every path the posterior sets has its row, and what the file writes alone says so
+    assert {p for paths in posterior.paths for p in paths} <= set(table.index)
+    assert table.loc["actors.iri.attacks.israel.rate_per_day", "source"] == "scenario file"
+    for name in ("report.md", "report.html"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert "posterior of calibration fit default" in text and "drawn per trial: mean" in text, name
+
+
+def test_counts_quantiles_are_counts_and_means_show_their_digits(baseline_run):
+    from sim.reports.numbers import number
+
+    out, output = baseline_run
+    s = pd.read_csv(out / "summary.csv").set_index("metric")["estimate"]
+    trials = pd.read_parquet(out / "trials.parquet")
+    for series in ("attacks_on_israel", "hits_on_israel", "attacks_by_iri"):
+        for q in (5, 25, 50, 75, 95):
+            value = s[f"q{q:02d}_{series}"]
+            assert value == int(value) == np.quantile(trials[series], q / 100, method="inverted_cdf"), (series, q)
+    counts = pd.read_csv(out / "counts.csv")
+    assert (counts[["q05", "q25", "q50", "q75", "q95"]] % 1 == 0).all().all()
+    line = next(line for line in output.splitlines() if line.startswith("strikes_by_us "))
+    assert line.split()[1] == number(s["mean_strikes_by_us"]) == number(trials.strikes_by_us.mean())
+    assert number(0.04375) == "0.0437" and number(515.57) == "516" and number(12345.6) == "12,346"
+
+
+def test_series_keep_the_actors_labels_and_partial_months_are_marked(baseline_run):
+    import datetime as dt
+
+    from sim.reports.labels import month_scale
+
+    out, _ = baseline_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "Attacks on Israel" in html and "Attacks on israel" not in html
+    assert "Attacks on Israel (`attacks_on_israel`)" in markdown
+    # 2024-06-04 + 365 days: 27 of June 2024's 30 days, 3 of June 2025's, scaled to the whole month and marked
+    assert month_scale(dt.date(2024, 6, 4), 365, ["2024-06", "2024-07", "2025-06"]) == [30 / 27, 1.0, 10.0]
+    assert "2024-06*" in html and "2025-06*" in html and "2025-05*" not in html and "partial month" in html

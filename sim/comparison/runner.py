@@ -34,11 +34,15 @@ from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.runner import run
 from sim.runs.storage import write_json, write_text
-from sim.runs.summary import day_label
+from sim.runs.summary import count_quantile, day_label
 from sim.scenario import Scenario, config_hash, load_scenario
 
 COLUMNS = ["a", "b", "metric", "estimate_a", "estimate_b", "difference", "lo", "hi", "interval", "test", "statistic",
-           "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction"]
+           "p_value", "unpaired_lo", "unpaired_hi", "variance_reduction", "only_in"]
+# Which pairs a comparison of several scenarios reports: every pair, or each against the first.
+PAIRS = ("all", "first")
+# The `interval` of the mean highest rung of two scenarios whose ladders differ: rung r is another milestone in each.
+NOT_COMPARABLE = "none: the ladders differ"
 
 
 # The most trials a comparison reads: it holds a pair's per-trial columns (21 per run for the
@@ -82,12 +86,16 @@ def compare(
     progress: bool | None = None,
     command: list[str] | None = None,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    pairs: str = "all",
 ) -> CompareResult:
     """Compare scenarios (files, run with common random numbers) and finished run folders.
     `overrides` set scenario values as `--set` does: a mapping (key path → value) for every
     scenario file, or `--set` words, each for every scenario file or, prefixed `N:`, for the N-th.
     Everything that can refuse the comparison (pairing, the folder) is checked before anything
-    runs; `resume` completes an interrupted comparison in `out` (its runs under `runs/` resume)."""
+    runs; `resume` completes an interrupted comparison in `out` (its runs under `runs/` resume).
+    `pairs` "all" compares every pair (A–B, A–C, B–C), "first" each scenario against the first (A–B, A–C)."""
+    if pairs not in PAIRS:
+        raise InputError(f"error: --pairs: expected one of {', '.join(PAIRS)}, found {pairs!r}")
     if len(items) < 2:
         raise InputError(f"error: compare: expected at least two scenarios or run folders, found {len(items)}")
     per_item = arm_overrides(overrides, items)
@@ -107,21 +115,21 @@ def compare(
     plan = {"scenarios": [{"name": name, "config_hash": config_hash(scenario),
                            "folder": str(path) if manifest is not None else None}
                           for name, path, scenario, manifest in planned],
-            "seed": seed, "trials": trials}
+            "seed": seed, "trials": trials, "pairs": pairs}
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="escsim-compare-"))
     with locked(out, "comparison"):
-        finished = prepare_folder(out, plan, resume, what="comparison", options="scenarios, seed or trial count")
+        finished = prepare_folder(out, plan, resume, what="comparison", options="scenarios, seed, trial count or pairs")
         if finished is not None:
             arms = [Arm(name, out / "runs" / name if manifest is None else path,
                         manifest if manifest is not None else read_json(out / "runs" / name / "manifest.json"), scenario)
                     for name, path, scenario, manifest in planned]
             return CompareResult(out, pd.read_csv(out / "comparison.csv"), finished, arms)
         return _compare(out, items, planned, per_item, plan, seed, trials, workers, scheduler, resume, progress,
-                        command)
+                        command, pairs)
 
 
 def _compare(out: Path, items, planned, per_item, plan: dict, seed: int, trials: int, workers, scheduler,
-             resume: bool, progress, command) -> CompareResult:
+             resume: bool, progress, command, pairs: str) -> CompareResult:
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     arms = []
@@ -134,8 +142,7 @@ def _compare(out: Path, items, planned, per_item, plan: dict, seed: int, trials:
             arms.append(Arm(name, result.out, result.manifest, scenario))
         else:
             arms.append(Arm(name, path, manifest, scenario))
-    table = pd.DataFrame([row for a, b in itertools.combinations(arms, 2) for row in compare_pair(a, b)],
-                         columns=COLUMNS)
+    table = pd.DataFrame([row for a, b in arm_pairs(arms, pairs) for row in compare_pair(a, b)], columns=COLUMNS)
     write_text(out / "comparison.csv", table.to_csv(index=False, float_format="%.6g"))
     manifest = {
         "kind": "compare",
@@ -145,13 +152,15 @@ def _compare(out: Path, items, planned, per_item, plan: dict, seed: int, trials:
         "seed": seed,
         "trials": trials,
         "plan": plan,
+        "pairs": pairs,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "elapsed_seconds": round(time.perf_counter() - clock, 3),
         "command": shlex.join(command or ["escsim", "compare", *map(str, items), "--trials", str(trials),
                                           "--seed", str(seed)]),
         "reproduce": shlex.join(["escsim", "compare", *(str(a.folder / "scenario.toml") for a in arms),
-                                 "--trials", str(trials), "--seed", str(seed), "--out", "NEW_FOLDER"]),
+                                 "--trials", str(trials), "--seed", str(seed),
+                                 *(["--pairs", pairs] if pairs != "all" else []), "--out", "NEW_FOLDER"]),
         "versions": manifests.versions(),
     }
     from sim.reports.compare import write_compare_report
@@ -160,6 +169,13 @@ def _compare(out: Path, items, planned, per_item, plan: dict, seed: int, trials:
     write_json(out / "manifest.json", manifest)
     finish_folder(out)
     return CompareResult(out, table, manifest, arms)
+
+
+def arm_pairs(items: list, pairs: str = "all") -> list[tuple]:
+    """The pairs (A, B) a comparison reports, B − A: every pair in order, or each item against the first."""
+    if pairs == "first":
+        return [(items[0], item) for item in items[1:]]
+    return list(itertools.combinations(items, 2))
 
 
 def arm_overrides(overrides: Mapping[str, Any] | Sequence[str] | None, items: list) -> list[list[str]]:
@@ -246,47 +262,91 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _union(first: list, second: list) -> list:
+    """The items of both lists: the first's in its order, then the second's others."""
+    return list(dict.fromkeys([*first, *second]))
+
+
 def compare_pair(a: Arm, b: Arm) -> list[tuple]:
-    """The rows of `comparison.csv` for one pair: B − A for each metric both runs have."""
+    """The rows of `comparison.csv` for one pair: B − A for each metric both runs have, and for a metric only one
+    run has (a milestone or an actor the other scenario lacks) its estimate there, named in `only_in`, with no
+    difference. The mean highest rung is compared only when both climb the same ladder."""
     la, lb = a.layout, b.layout
-    milestones = [m for m in la.ladder if m in lb.milestones]
-    series = [s for s in la.series if s in lb.series]
-    by_days = [d for d in la.by_days if d in lb.by_days]
-    columns = [f"t_{m}" for m in milestones] + series + ["max_rung"]
-    ta, tb = a.trials(columns), b.trials(columns)
+    milestones = _union(la.ordered, lb.ordered)
+    series = _union(la.series, lb.series)
+    by_days = sorted(set(la.by_days) | set(lb.by_days))
     horizon = la.horizon_days
     rows = []
 
-    def binary(metric: str, x: np.ndarray, y: np.ndarray) -> None:
+    def columns(layout: RunLayout) -> list[str]:
+        return [f"t_{m}" for m in milestones if m in layout.milestones] + [s for s in series if s in layout.series] \
+            + ["max_rung"]
+
+    ta, tb = a.trials(columns(la)), b.trials(columns(lb))
+
+    def one_side(metric: str, x: np.ndarray | None, y: np.ndarray | None, estimate) -> None:
+        """A metric only one arm has: its estimate there, no difference."""
+        only, values = (a.name, x) if x is not None else (b.name, y)
+        e = estimate(values)
+        rows.append((a.name, b.name, metric, e if x is not None else np.nan, e if y is not None else np.nan,
+                     np.nan, np.nan, np.nan, f"none: only {only} has it", "", np.nan, np.nan, np.nan, np.nan, np.nan,
+                     only))
+
+    def binary(metric: str, x: np.ndarray | None, y: np.ndarray | None) -> None:
+        if x is None or y is None:
+            return one_side(metric, x, y, np.mean)
         paired = stats.paired_proportion_difference(x, y)
         unpaired = stats.unpaired_proportion_difference(x, y)
         test = stats.mcnemar(x, y)
         rows.append((a.name, b.name, metric, x.mean(), y.mean(), paired.estimate, paired.lo, paired.hi,
                      "Newcombe paired (method 10)", test.method, test.statistic, test.p_value, unpaired.lo,
-                     unpaired.hi, stats.variance_reduction(paired, unpaired)))
+                     unpaired.hi, stats.variance_reduction(paired, unpaired), ""))
 
-    def mean(metric: str, x: np.ndarray, y: np.ndarray, test) -> None:
+    def mean(metric: str, x: np.ndarray | None, y: np.ndarray | None, test) -> None:
+        if x is None or y is None:
+            return one_side(metric, x, y, np.mean)
         paired = stats.paired_mean_difference(x, y)
         unpaired = stats.unpaired_mean_difference(x, y)
+        test = test(x, y)
         rows.append((a.name, b.name, metric, x.mean(), y.mean(), paired.estimate, paired.lo, paired.hi,
                      "paired t", test.method, test.statistic, test.p_value, unpaired.lo, unpaired.hi,
-                     stats.variance_reduction(paired, unpaired)))
+                     stats.variance_reduction(paired, unpaired), ""))
+
+    def times(table: pd.DataFrame, layout: RunLayout, m: str) -> np.ndarray | None:
+        return table[f"t_{m}"].to_numpy() if m in layout.milestones else None
+
+    def apply(f, *values):
+        return None if any(v is None for v in values) else f(*values)
 
     for m in milestones:
-        xa, xb = ta[f"t_{m}"].to_numpy(), tb[f"t_{m}"].to_numpy()
-        binary(f"p_{m}", ~np.isnan(xa), ~np.isnan(xb))
+        xa, xb = times(ta, la, m), times(tb, lb, m)
+        binary(f"p_{m}", apply(lambda t: ~np.isnan(t), xa), apply(lambda t: ~np.isnan(t), xb))
         for d in by_days:
-            binary(f"p_{m}_by_{day_label(d)}d", np.nan_to_num(xa, nan=np.inf) <= d, np.nan_to_num(xb, nan=np.inf) <= d)
+            def by(t, d=d):
+                return np.nan_to_num(t, nan=np.inf) <= d
+            binary(f"p_{m}_by_{day_label(d)}d", apply(by, xa), apply(by, xb))
     for m in milestones:
-        xa, xb = ta[f"t_{m}"].to_numpy(), tb[f"t_{m}"].to_numpy()
-        mean(f"rmst_{m}", np.nan_to_num(xa, nan=horizon), np.nan_to_num(xb, nan=horizon), stats.log_rank(xa, xb, horizon))
+        xa, xb = times(ta, la, m), times(tb, lb, m)
+
+        def capped(t):
+            return np.nan_to_num(t, nan=horizon)
+        mean(f"rmst_{m}", apply(capped, xa), apply(capped, xb), lambda x, y, xa=xa, xb=xb: stats.log_rank(xa, xb, horizon))
     for s in series:
-        xa, xb = ta[s].to_numpy(dtype=float), tb[s].to_numpy(dtype=float)
-        mean(f"mean_{s}", xa, xb, stats.wilcoxon_signed_rank(xa, xb))
-        q95 = stats.paired_bootstrap_difference(xa, xb, lambda v: float(np.quantile(v, 0.95)))
+        xa = ta[s].to_numpy(dtype=float) if s in la.series else None
+        xb = tb[s].to_numpy(dtype=float) if s in lb.series else None
+        mean(f"mean_{s}", xa, xb, stats.wilcoxon_signed_rank)
+        if xa is None or xb is None:
+            one_side(f"q95_{s}", xa, xb, lambda v: count_quantile(v, 0.95))
+            continue
+        q95 = stats.paired_bootstrap_difference(xa, xb, lambda v: count_quantile(v, 0.95))
         test = stats.anderson_darling_k_sample(xa, xb)
-        rows.append((a.name, b.name, f"q95_{s}", np.quantile(xa, 0.95), np.quantile(xb, 0.95), q95.estimate, q95.lo,
-                     q95.hi, "paired bootstrap", test.method, test.statistic, test.p_value, np.nan, np.nan, np.nan))
+        rows.append((a.name, b.name, f"q95_{s}", count_quantile(xa, 0.95), count_quantile(xb, 0.95), q95.estimate,
+                     q95.lo, q95.hi, "paired bootstrap", test.method, test.statistic, test.p_value, np.nan, np.nan,
+                     np.nan, ""))
     xa, xb = ta["max_rung"].to_numpy(dtype=float), tb["max_rung"].to_numpy(dtype=float)
-    mean("mean_max_rung", xa, xb, stats.wilcoxon_signed_rank(xa, xb))
+    if la.ladder == lb.ladder:
+        mean("mean_max_rung", xa, xb, stats.wilcoxon_signed_rank)
+    else:  # rung 3 of one ladder is not rung 3 of the other
+        rows.append((a.name, b.name, "mean_max_rung", xa.mean(), xb.mean(), np.nan, np.nan, np.nan,
+                     NOT_COMPARABLE, "", np.nan, np.nan, np.nan, np.nan, np.nan, ""))
     return rows

@@ -14,7 +14,6 @@ report of a million trials is as small as that of a hundred, and a rebuild is by
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -24,16 +23,24 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from sim.comparison.runner import NOT_COMPARABLE, arm_pairs
 from sim.comparison.stats import kaplan_meier, survival_at
 from sim.errors import InputError
 from sim.reports import compare_figures as figs
+from sim.reports import markdown as md
 from sim.reports.html import render
-from sim.reports.run import key_parameters
-from sim.reports.sweep_figures import fmt
+from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
+from sim.reports.numbers import interval as _interval
+from sim.reports.numbers import number
+from sim.reports.numbers import signed as _signed
+from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
+from sim.runs.summary import count_quantile
 from sim.scenario import Scenario, load_scenario
+from sim.scenario.loading import to_plain
+from sim.scenario.paths import get
 
 MAX_POINTS = 600  # points of a step line beyond which it is drawn on a regular grid instead
 FLOAT = "%.6g"
@@ -69,13 +76,17 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
 
     probabilities = _milestone_table(arms, milestones)
     km_panels = [(labels.get(m, m), [_first_passage(a, m, horizon) for a in arms]) for m in milestones]
-    ecdf_panels = [(s.replace("_", " "), [_ecdf(a, s) for a in arms]) for s in count_series]
-    months, fans = _fans(arms, attack_series)
+    scenarios = [a.scenario for a in arms]
+    series_labels = {s: series_label(s, scenarios) for s in series}
+    labels.update({k: v for k, v in series_labels.items() if k not in labels})
+    ecdf_panels = [(series_labels[s], [_ecdf(a, s) for a in arms]) for s in count_series]
+    months, fans, scales = _fans(arms, attack_series)
     rung_labels, shares = _ladder(arms)
     parameters = _parameters(arms)
-    comparison = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""],
-                             dtype={"a": str, "b": str, "metric": str, "interval": str, "test": str})
-    pairs = [_pair(comparison, a, b, labels, horizon) for a, b in itertools.combinations(names, 2)]
+    text = ["a", "b", "metric", "interval", "test", "only_in"]
+    comparison = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, str))
+    comparison[text] = comparison[text].fillna("")
+    pairs = [_pair(comparison, a, b, labels, horizon) for a, b in arm_pairs(names, manifest.get("pairs", "all"))]
 
     milestone_rows = [{"label": labels.get(m, m), "milestone": m,
                        "cells": [_p_cell(probabilities.get((a.name, m))) for a in arms]} for m in milestones]
@@ -92,10 +103,10 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
         "ecdf": figs.step_panels(ecdf_panels, names, "count per trial", "share of trials ≤ count")
         if ecdf_panels else "",
         "histograms": figs.histogram_panels(
-            [(s.replace("_", " "), [_counts(a, s) for a in arms]) for s in count_series], names, "count per trial")
+            [(series_labels[s], [_counts(a, s) for a in arms]) for s in count_series], names, "count per trial")
         if count_series else "",
-        "fan": figs.fan_overlay(months, [(f"Attacks on {s.removeprefix('attacks_on_')}", fans[s]) for s in attack_series],
-                                names) if attack_series else "",
+        "fan": figs.fan_overlay(marked_months(months, scales), [(series_label(s, scenarios), fans[s]) for s in attack_series],
+                                names, PARTIAL_NOTE) if attack_series else "",
         "ladder": figs.rung_groups(rung_labels, names, shares),
     }
     render(
@@ -204,26 +215,31 @@ def _ecdf(arm: _Arm, series: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[x[0]], x]), np.concatenate([[0.0], y])
 
 
-def _fans(arms: list[_Arm], attack_series: list[str]) -> tuple[list[str], dict[str, list[dict | None]]]:
-    """Months (the union, in order) and, per series, each arm's 5%, 50% and 95% quantiles across trials per month."""
+def _fans(arms: list[_Arm], attack_series: list[str]) -> tuple[list[str], dict[str, list[dict | None]], list[list[float]]]:
+    """Months (the union, in order), per series each arm's 5%, 50% and 95% quantiles across trials per month, a
+    partial month's scaled to the whole month, and each arm's scale per month (`month_scale`)."""
     months = sorted({m for a in arms for m in a.layout.months})
     fans: dict[str, list[dict | None]] = {s: [] for s in attack_series}
+    scales = []
     for a in arms:
+        scale = np.asarray(month_scale(a.scenario.scenario.start_date, a.layout.horizon_days, months))
+        scales.append(list(scale))
         wanted = [s for s in attack_series if s in a.layout.monthly_series]
         q = None
         if wanted:
             frame = pq.read_table(a.path / "monthly.parquet", columns=["month", "series", "count"],
                                   filters=[("series", "in", wanted)]).to_pandas()
-            q = frame.groupby(["series", "month"], observed=True, sort=True)["count"].quantile([0.05, 0.5, 0.95])
-            q = q.unstack()
+            q = frame.groupby(["series", "month"], observed=True, sort=True)["count"].agg(
+                [lambda v, p=p: count_quantile(v.to_numpy(), p) for p in (0.05, 0.5, 0.95)])
+            q.columns = [0.05, 0.5, 0.95]
             q.index = pd.MultiIndex.from_tuples([(str(s), str(m)) for s, m in q.index])
         for s in attack_series:
             if s not in wanted:
                 fans[s].append(None)
                 continue
             part = q.loc[s].reindex(months)
-            fans[s].append({"q05": part[0.05].tolist(), "q50": part[0.5].tolist(), "q95": part[0.95].tolist()})
-    return months, fans
+            fans[s].append({k: (part[p].to_numpy() * scale).tolist() for k, p in (("q05", 0.05), ("q50", 0.5), ("q95", 0.95))})
+    return months, fans, scales
 
 
 def _ladder(arms: list[_Arm]) -> tuple[list[str], list[list[float]]]:
@@ -248,20 +264,34 @@ def _start_dates(arms: list[_Arm]) -> str:
 
 
 def _parameters(arms: list[_Arm]) -> list[dict]:
-    """The key parameters (with the start date and the shocks) whose values differ between the scenarios; — where
-    one lacks it."""
+    """The key parameters (with the start date and the shocks) whose values differ between the scenarios, a drawn one
+    as the trials drew it with its source; — where one lacks it."""
     values = []
     for a in arms:
-        rows = [("scenario.start_date", str(a.scenario.scenario.start_date)), *key_parameters(a.scenario),
+        particles = None
+        if a.layout.particles:  # as the trials drew them, from the posterior
+            particles = np.unique(a.column("particle").astype(np.int64), return_counts=True)
+        rows = [("scenario.start_date", str(a.scenario.scenario.start_date)),
+                *((p.path, p.value if p.source.startswith(WRITTEN) else f"{p.value}, {p.source}")
+                  for p in key_parameters(a.scenario, particles)),
                 *((f"shocks.{name}", _shock(shock)) for name, shock in a.scenario.shocks.items())]
         values.append(dict(rows))
     paths = list(dict.fromkeys(path for v in values for path in v))
     rows = []
     for path in paths:
-        cells = [v.get(path, "—") for v in values]
+        cells = [v.get(path) or _written(a.scenario, path) for a, v in zip(arms, values, strict=True)]
         if len(set(cells)) > 1:
             rows.append({"path": path, "values": cells})
     return rows
+
+
+def _written(scenario: Scenario, path: str) -> str:
+    """The number a scenario writes at a key path that another scenario draws from a posterior; — if none."""
+    try:
+        value = get(to_plain(scenario), path)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "—"
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
 def _shock(shock) -> str:
@@ -291,6 +321,11 @@ def _shock(shock) -> str:
 # --- the comparison table ------------------------------------------------------------------------------------------
 
 
+def _lower(label: str) -> str:
+    """A series label inside a sentence: "Attacks on Israel" → "attacks on Israel" (the actor keeps its capitals)."""
+    return label[:1].lower() + label[1:]
+
+
 def metric_label(metric: str, labels: dict[str, str], horizon: float) -> str:
     """A readable name for a `comparison.csv` metric."""
     if m := re.fullmatch(r"p_(.+)_by_(\d+(?:_\d+)?)d", metric):
@@ -302,18 +337,10 @@ def metric_label(metric: str, labels: dict[str, str], horizon: float) -> str:
     if metric == "mean_max_rung":
         return "Mean highest rung"
     if metric.startswith("mean_"):
-        return f"Mean {metric[5:].replace('_', ' ')}"
+        return f"Mean {_lower(labels.get(metric[5:], metric[5:].replace('_', ' ')))}"
     if metric.startswith("q95_"):
-        return f"95th percentile of {metric[4:].replace('_', ' ')}"
+        return f"95th percentile of {_lower(labels.get(metric[4:], metric[4:].replace('_', ' ')))}"
     return metric.replace("_", " ")
-
-
-def _signed(x: float) -> str:
-    return ("+" if math.isfinite(x) and x > 0 else "") + fmt(x)
-
-
-def _interval(lo: float, hi: float) -> str:
-    return "—" if not (math.isfinite(lo) and math.isfinite(hi)) else f"[{_signed(lo)}, {_signed(hi)}]"
 
 
 TESTS = {"McNemar chi2, continuity-corrected": "McNemar χ²", "log-rank (Mantel-Cox)": "log-rank",
@@ -332,7 +359,7 @@ def _p_value(p: float, method: str) -> str:
         return "—"
     if m := re.search(r"\(p (capped|floored) at ([\d.]+)\)$", method):
         return ("≥ " if m[1] == "capped" else "≤ ") + m[2]
-    return "< 0.0001" if p < 1e-4 else fmt(p)
+    return "< 0.0001" if p < 1e-4 else number(p)
 
 
 def _share(v: float) -> str:
@@ -343,68 +370,68 @@ def _share(v: float) -> str:
 
 
 def _pair(comparison: pd.DataFrame, a: str, b: str, labels: dict[str, str], horizon: float) -> dict:
-    rows = []
+    rows, only = [], {}
     for r in comparison[(comparison["a"] == a) & (comparison["b"] == b)].itertuples(index=False):
+        if r.only_in or r.interval == NOT_COMPARABLE:
+            why = f"only in {r.only_in}" if r.only_in else "not compared: the ladders differ"
+            if r.only_in:
+                only.setdefault(r.only_in, []).append(r.metric)
+            rows.append({"metric": r.metric, "label": metric_label(r.metric, labels, horizon), "a": number(r.estimate_a),
+                         "b": number(r.estimate_b), "difference": "—", "interval": why, "method": r.interval, "test": "—",
+                         "p": "—", "unpaired": "—", "cut": "—"})
+            continue
         rows.append({
             "metric": r.metric, "label": metric_label(r.metric, labels, horizon),
-            "a": fmt(r.estimate_a), "b": fmt(r.estimate_b), "difference": _signed(r.difference),
+            "a": number(r.estimate_a), "b": number(r.estimate_b), "difference": _signed(r.difference),
             "interval": _interval(r.lo, r.hi), "method": r.interval, "test": _test(r.test), "p": _p_value(r.p_value, r.test),
             "unpaired": _interval(r.unpaired_lo, r.unpaired_hi), "cut": _share(r.variance_reduction),
         })
-    return {"a": a, "b": b, "rows": rows}
+    return {"a": a, "b": b, "rows": rows, "only": only}
 
 
 def _p_cell(value: tuple[float, float, float] | None) -> str:
     if value is None:
         return "—"
     e, lo, hi = value
-    return f"{fmt(e)} [{fmt(lo)}, {fmt(hi)}]"
+    return f"{number(e)} [{number(lo)}, {number(hi)}]"
 
 
 # --- Markdown ------------------------------------------------------------------------------------------------------
 
 
-def _md_table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> str:
-    """A Markdown table; the columns in `left` align left (text), the others right (numbers)."""
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
-             "|" + "|".join("---" if k in left else "---:" for k in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _markdown(manifest: dict, arms: list[_Arm], parameters: list[dict], milestone_rows: list[dict],
               ladder_rows: list[dict], pairs: list[dict]) -> str:
     names = [a.name for a in arms]
-    parts = [f"# Comparison: {' vs '.join(names)}\n",
-             f"- Scenarios: {', '.join(names)}",
+    parts = [f"# Comparison: {md.text(' vs '.join(names))}\n",
+             f"- Scenarios: {md.text(', '.join(names))}",
              f"- Seed: {manifest['seed']}",
              f"- Trials: {manifest['trials']:,} per scenario (common random numbers: trial i of every scenario uses "
              "the same random streams, so differences are paired)",
-             f"- Command: `{manifest['command']}`",
-             f"- Reproduce: `{manifest['reproduce']}`\n",
+             f"- Command: {md.code(manifest['command'])}",
+             f"- Reproduce: {md.code(manifest['reproduce'])}\n",
              "## Scenarios\n",
-             _md_table(["Scenario", "Description", "Scenario hash", "Run folder"],
-                       [[a.name, a.description, a.config_hash or "—", a.folder] for a in arms], left=(0, 1, 2, 3))]
+             md.table(["Scenario", "Description", "Scenario hash", "Run folder"],
+                       [[md.text(a.name), md.text(a.description), a.config_hash or "—", md.code(a.folder)] for a in arms], left=(0, 1, 2, 3))]
     parts.append("## Key parameters that differ\n")
     if parameters:
-        parts.append(_md_table(["Parameter", *names], [[f"`{r['path']}`", *r["values"]] for r in parameters],
+        parts.append(md.table(["Parameter", *names], [[md.code(r["path"]), *map(md.text, r["values"])] for r in parameters],
                                left=tuple(range(len(names) + 1))))
     else:
         parts.append("No key parameter differs between the scenarios.\n")
     parts.append("## Milestone probabilities (95% Wilson interval)\n")
-    parts.append(_md_table(["Milestone", *names], [[r["label"], *r["cells"]] for r in milestone_rows]))
+    parts.append(md.table(["Milestone", *names], [[md.text(r["label"]), *r["cells"]] for r in milestone_rows]))
     parts.append("## Highest rung of the escalation ladder (share of trials)\n")
-    parts.append(_md_table(["Rung", *names], [[r["label"], *r["cells"]] for r in ladder_rows]))
+    parts.append(md.table(["Rung", *names], [[md.text(r["label"]), *r["cells"]] for r in ladder_rows]))
     for pair in pairs:
-        parts.append(f"## {pair['b']} − {pair['a']}\n")
-        parts.append(_md_table(
+        parts.append(f"## {md.text(pair['b'])} − {md.text(pair['a'])}\n")
+        parts.append(md.table(
             ["Metric", pair["a"], pair["b"], "Difference", "Paired 95% interval", "Test", "p", "Unpaired 95% interval",
              "Var. cut"],
-            [[f"{r['label']} (`{r['metric']}`)", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
+            [[f"{md.text(r['label'])} ({md.code(r['metric'])})", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
               r["unpaired"], r["cut"]] for r in pair["rows"]], left=(0, 5)))
+        for name, metrics in pair["only"].items():
+            parts.append(f"Only {md.text(name)} has {len(metrics)} of these metrics ({', '.join(map(md.code, metrics))}): "
+                         "they have its estimate and no difference (`only_in` in `comparison.csv`).\n")
     parts.append("Differences are B − A, rounded to 3 significant digits; `comparison.csv` holds the full numbers. "
                  "Var. cut: the share of the variance of the difference that pairing removed.\n")
     return "\n".join(parts)

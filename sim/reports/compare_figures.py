@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sim.reports.figures import plt, to_svg
+from sim.reports.figures import partial_months, plt, to_svg
 
 WIDTH = 7.5
 PALETTE = ["#2b6cb0", "#dd6b20", "#2f855a", "#805ad5", "#c53030", "#319795", "#975a16", "#b83280"]
@@ -130,8 +130,9 @@ def histogram_panels(panels: list[tuple[str, list[np.ndarray]]], names: list[str
 
 
 def fan_overlay(months: list[str], panels: list[tuple[str, list[dict[str, list[float]] | None]]],
-                names: list[str]) -> str:
-    """One panel per series: each scenario's median line and 5–95% band across trials, in its colour."""
+                names: list[str], note: str = "") -> str:
+    """One panel per series: each scenario's median line and 5–95% band across trials, in its colour. Months marked *
+    are partial (the caller scaled them to a whole month): they are shaded, with `note` under the figure."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH, 2.5 * len(panels)), squeeze=False)
     x = list(range(len(months)))
     for ax, (title, bands) in zip(axes[:, 0], panels, strict=True):
@@ -145,6 +146,7 @@ def fan_overlay(months: list[str], panels: list[tuple[str, list[dict[str, list[f
         ax.set_xticks(x, months, rotation=45, ha="right", fontsize=7)
         ax.set_ylim(bottom=0)
     _legend(fig, names)
+    partial_months(fig, axes[-1, 0], months, note)
     return to_svg(fig)
 
 

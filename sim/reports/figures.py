@@ -13,7 +13,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Every figure of every report is made here (the other figure modules import `plt` from this one), so these
+# settings hold for all: `text.parse_math` off draws a label with `$` in it as the user wrote it, never as maths.
 matplotlib.rcParams.update({
+    "text.parse_math": False,
     "svg.hashsalt": "escalation-sim",
     "svg.fonttype": "none",
     "font.size": 9,
@@ -50,8 +53,21 @@ def probability_bars(labels: list[str], estimate: list[float], lo: list[float], 
     return to_svg(fig)
 
 
-def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]]) -> str:
-    """One panel per series: 5-95% and 25-75% bands across trials, median line, mean dashed."""
+def partial_months(fig, ax_bottom, months: list[str], note: str) -> None:
+    """Shade the months marked * (partial, scaled to a whole month) in every panel and say so under the figure."""
+    marked = [k for k, m in enumerate(months) if m.endswith("*")]
+    if not marked:
+        return
+    for ax in fig.axes:
+        for k in marked:
+            ax.axvspan(k - 0.5, k + 0.5, color=GREY, alpha=0.12, linewidth=0)
+    ax_bottom.annotate(note, xy=(0, 0), xycoords="axes fraction", xytext=(0, -52), textcoords="offset points",
+                       fontsize=7, color=GREY, va="top")
+
+
+def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]], note: str = "") -> str:
+    """One panel per series: 5-95% and 25-75% bands across trials, median line, mean dashed. Months marked *
+    are partial (the caller scaled them to a whole month): they are shaded, with `note` under the figure."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 2.4 * len(panels)), squeeze=False)
     x = list(range(len(months)))
     for ax, (title, q) in zip(axes[:, 0], panels, strict=True):
@@ -65,6 +81,7 @@ def fan_chart(months: list[str], panels: list[tuple[str, dict[str, list[float]]]
         ax.set_ylim(bottom=0)
     axes[0, 0].legend(loc="upper right", fontsize=7, ncols=4)
     fig.tight_layout()
+    partial_months(fig, axes[-1, 0], months, note)
     return to_svg(fig)
 
 

@@ -147,9 +147,9 @@ def _g(x: float, spec: str = ".3g") -> str:
 
 def _markdown(fit: dict, description: str, reproduce: str, versions: dict, parameters: list[dict], checks: list[dict],
               generations: pd.DataFrame, scores: pd.DataFrame) -> str:
-    parts = [f"# Calibration: {fit['name']}\n"]
+    parts = [f"# Calibration: {md.text(fit['name'])}\n"]
     if description:
-        parts.append(f"{description}\n")
+        parts.append(f"{md.text(description)}\n")
     parts += [
         f"- Scenario: {md.code(fit.get('scenario', ''))}",
         f"- Targets: {md.code(fit['targets'])}",

@@ -11,6 +11,15 @@ def cell(text) -> str:
     return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).replace("|", "\\|")
 
 
+_SPECIAL = re.compile(r"[\\`*\[\]<>$~&]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def text(value) -> str:
+    """Text from the user (a name, label or description) as itself: every character Markdown would read as markup
+    (emphasis, links, HTML, maths; `|` is `cell`'s) escaped with a backslash, so `$x^$` or `<b>` show as written."""
+    return _SPECIAL.sub(lambda m: "\\" + m[0], str(value))
+
+
 def table(header: Sequence[str], rows: Iterable[Sequence], left: Iterable[int] = (0,)) -> str:
     """A GitHub Markdown table; the columns in `left` align left (text), the others right (numbers)."""
     left = set(left)

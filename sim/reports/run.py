@@ -7,6 +7,7 @@ beside it (`milestones.csv`, `counts.csv`, `parameters.csv`). All are rebuilt by
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from sim.errors import InputError
 from sim.reports import figures
 from sim.reports import markdown as md
 from sim.reports.html import render
+from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
+from sim.reports.numbers import number, probability
 from sim.runs.layout import RunLayout, trials_schema
 from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
@@ -43,28 +46,31 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
             "median": "—" if math.isnan(median) else f"{median:.1f}", "median_day": median,
         })
     fan = summary.fan()
+    scale = np.asarray(month_scale(scenario.scenario.start_date, lay.horizon_days, lay.months))
     panels = []
     for series in lay.monthly_series:
         if series.startswith("attacks_on_"):
             q = fan[fan.series == series]
-            panels.append((f"Attacks on {series.removeprefix('attacks_on_')}", {c: q[c].tolist() for c in ("mean", "q05", "q25", "q50", "q75", "q95")}))
+            panels.append((series_label(series, scenario),
+                           {c: (q[c].to_numpy() * scale).tolist() for c in ("mean", "q05", "q25", "q50", "q75", "q95")}))
     counts = []
     for series in lay.series:
-        counts.append({"name": series, "mean": table.loc[f"mean_{series}", "estimate"],
+        counts.append({"name": series, "label": series_label(series, scenario), "mean": table.loc[f"mean_{series}", "estimate"],
                        "q": [table.loc[f"q{p:02d}_{series}", "estimate"] for p in QUANTILES]})
-    parameters = key_parameters(scenario)
+    parameters = key_parameters(scenario, summary.particle_counts())
     render(
         "run.html.j2", out / "report.html",
         title=f"escalation-sim run: {scenario.scenario.name}",
-        scenario=scenario.scenario, manifest=manifest, by_days=lay.by_days, milestones=milestones,
+        scenario=scenario.scenario, manifest=manifest, number=number, probability=probability, by_days=lay.by_days, milestones=milestones,
         milestone_svg=figures.probability_bars(
             [m["label"] for m in milestones], [m["p"] for m in milestones],
             [m["lo"] for m in milestones], [m["hi"] for m in milestones],
             f"P(milestone within {lay.horizon_days:g} days)",
         ),
-        fan_svg=figures.fan_chart(lay.months, panels) if panels else "",
+        fan_svg=figures.fan_chart(marked_months(lay.months, list(scale)), panels, PARTIAL_NOTE) if panels else "",
         rung_svg=figures.rung_bars(["none"] + [lay.labels[m] for m in lay.ladder], summary.rung_distribution()),
         counts=counts, parameters=parameters,
+        posterior_source=posterior_source(scenario) if scenario.parameters.posterior else "",
         reproduce=manifest["reproduce"], versions=manifest["versions"],
     )
     write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters))
@@ -77,16 +83,17 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         [(c["name"], c["mean"], *c["q"]) for c in counts],
         columns=["series", "mean", *(f"q{p:02d}" for p in QUANTILES)],
     ).to_csv(index=False, float_format=FLOAT))
-    write_text(out / "parameters.csv", pd.DataFrame(parameters, columns=["parameter", "value"]).to_csv(index=False))
+    write_text(out / "parameters.csv", pd.DataFrame([p.row for p in parameters], columns=PARAMETER_COLUMNS)
+               .to_csv(index=False, float_format=FLOAT))
     return [out / name for name in REPORT_FILES]
 
 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
-              parameters: list[tuple[str, str]]) -> str:
+              parameters: list[Parameter]) -> str:
     s = scenario.scenario
-    parts = [f"# Run: {s.name}\n"]
+    parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
-        parts.append(f"{s.description}\n")
+        parts.append(f"{md.text(s.description)}\n")
     parts += [
         f"- Start date: {s.start_date}",
         f"- Horizon: {s.horizon_days:g} days",
@@ -100,41 +107,148 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         "## Escalation milestones\n",
         md.table(["Milestone", "P(by horizon)", "95% interval", *(f"P(≤ {d:g} d)" for d in by_days),
                   "Median day if reached"],
-                 [[m["label"], f"{m['p']:.3f}", f"{m['lo']:.3f} – {m['hi']:.3f}", *(f"{p:.3f}" for p in m["by"]),
+                 [[md.text(m["label"]), probability(m["p"]), f"{probability(m['lo'])} – {probability(m['hi'])}",
+                   *(probability(p) for p in m["by"]),
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
         "## Counts per trial\n",
         md.table(["Series", "Mean", "5%", "25%", "Median", "75%", "95%"],
-                 [[c["name"], f"{c['mean']:.2f}", *(f"{q:g}" for q in c["q"])] for c in counts]),
+                 [[f"{md.text(c['label'])} ({md.code(c['name'])})", number(c["mean"]), *(number(q) for q in c["q"])]
+                  for c in counts]),
         "## Key parameters\n",
-        md.table(["Parameter", "Value"], [[md.code(path), value] for path, value in parameters], left=(0, 1)),
+        md.table(["Parameter", "Value", "Source"], [[md.code(p.path), p.value, md.text(p.source)] for p in parameters],
+                 left=(0, 1, 2)),
+        *([f"Values marked {DRAWN} are drawn by each trial from the {md.text(posterior_source(scenario))}: "
+           "its rows give their mean and 5%, 50% and 95% quantiles across this run's trials "
+           "(each trial's particle is in `trials.parquet`).\n"] if scenario.parameters.posterior else []),
         "`milestones.csv`, `counts.csv` and `parameters.csv` beside this file hold these tables; `summary.csv` "
         "every metric with its full numbers.\n",
     ]
     return "\n".join(parts)
 
 
-def key_parameters(scenario: Scenario) -> list[tuple[str, str]]:
-    """The numbers an analyst most often asks about, by their dotted path."""
-    rows = []
+WRITTEN = "scenario file"
+DRAWN = "drawn"  # a number of a key parameter's value that each trial draws from the posterior instead
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A row of the key parameters: its dotted path, its value as shown, where the value comes from and, for a value
+    each trial draws from a posterior, its mean and 5/50/95% quantiles across the run's trials."""
+
+    path: str
+    value: str
+    source: str = WRITTEN
+    mean: float = math.nan
+    q05: float = math.nan
+    q50: float = math.nan
+    q95: float = math.nan
+
+    @property
+    def row(self) -> tuple:
+        return self.path, self.value, self.source, self.mean, self.q05, self.q50, self.q95
+
+
+PARAMETER_COLUMNS = ["parameter", "value", "source", "mean", "q05", "q50", "q95"]
+
+
+def posterior_source(scenario: Scenario) -> str:
+    """Where a scenario's drawn parameters come from, in words: the calibration fit's name and folder."""
+    posterior = scenario.parameters.posterior
+    name = Path(posterior.folder).name if posterior.folder else (posterior.fit.split(":")[0] or "given inline")
+    return f"posterior of calibration fit {name}" + (f" ({posterior.folder})" if posterior.folder else "")
+
+
+def drawn_parameters(scenario: Scenario, particles: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Parameter]:
+    """Each key path the trials draw from the posterior, with its distribution across the trials: `particles` gives
+    each particle the trials drew and how many drew it (None: the posterior's own weights)."""
+    posterior = scenario.parameters.posterior
+    if posterior is None:
+        return {}
+    values = np.asarray(posterior.values, dtype=float)
+    if particles is None:
+        rows, counts = np.arange(len(values)), np.asarray(posterior.weights, dtype=float)
+        source = posterior_source(scenario) + ", weighted (not the trials' draws)"
+    else:
+        rows, counts = np.asarray(particles[0], dtype=np.int64), np.asarray(particles[1], dtype=float)
+        source = posterior_source(scenario)
+    found = {}
+    for k, paths in enumerate(posterior.paths):
+        x = values[rows, k] if rows.size else np.zeros(0)
+        order = np.argsort(x, kind="stable")
+        x, w = x[order], counts[order]
+        total = float(w.sum())
+        if total <= 0:
+            stats = (math.nan,) * 4
+        else:
+            cumulative = np.cumsum(w)
+
+            def at(q: float, x=x, cumulative=cumulative, total=total) -> float:  # the order statistic (inverted CDF)
+                return float(x[min(np.searchsorted(cumulative, q * total, side="left"), x.size - 1)])
+
+            stats = (float(x @ w) / total, at(0.05), at(0.5), at(0.95))
+        text = (f"drawn per trial: mean {number(stats[0])} (5% {number(stats[1])}, median {number(stats[2])}, "
+                f"95% {number(stats[3])})")
+        for path in paths:
+            found[path] = Parameter(path, text, source, *stats)
+    return found
+
+
+def key_parameters(scenario: Scenario, particles: tuple[np.ndarray, np.ndarray] | None = None) -> list[Parameter]:
+    """The numbers an analyst most often asks about, by their dotted path, as the trials used them: a value each
+    trial draws from a calibration posterior is shown as drawn (its distribution across the trials, see
+    `drawn_parameters`) with its source, next to the key parameter it belongs to, never as the number written in the
+    file that no trial used."""
+    drawn = drawn_parameters(scenario, particles)
+
+    def num(path: str, value: float) -> str:
+        return DRAWN if path in drawn else f"{value:g}"
+
+    def days(what: str, path: str, value: float) -> str:
+        return f"{what} {DRAWN}" if path in drawn else f"{what} {value:g} days"
+
+    written: list[tuple[str, str, tuple[str, ...]]] = []  # path, value, the paths whose draws belong to the row
     for name, actor in scenario.actors.items():
         if isinstance(actor, Militia):
             for target, ch in actor.attacks.items():
-                rows.append((f"actors.{name}.attacks.{target}.rate_per_day", f"{ch.rate_per_day:g}"))
+                path = f"actors.{name}.attacks.{target}"
+                written.append((f"{path}.rate_per_day", num(f"{path}.rate_per_day", ch.rate_per_day),
+                                (f"{path}.rate_per_day", f"{path}.weapons")))
                 if ch.initial_restraint:
-                    rows.append((f"actors.{name}.attacks.{target}.initial_restraint",
-                                 f"×{ch.initial_restraint.factor:g} for {ch.initial_restraint.remaining_days:g} days"))
+                    r, at = ch.initial_restraint, f"{path}.initial_restraint"
+                    written.append((at, f"×{num(f'{at}.factor', r.factor)} for {num(f'{at}.remaining_days', r.remaining_days)} "
+                                        "days", (at,)))
             if actor.excitation:
+                at = f"actors.{name}.excitation"
                 for j, a in actor.excitation.from_.items():
-                    rows.append((f"actors.{name}.excitation.from.{j}", f"{a:g} (memory {actor.excitation.memory_days:g} days)"))
+                    written.append((f"{at}.from.{j}", f"{num(f'{at}.from.{j}', a)} "
+                                    f"({days('memory', f'{at}.memory_days', actor.excitation.memory_days)})",
+                                    (f"{at}.from.{j}", f"{at}.memory_days")))
             if actor.redirect:
-                rows.append((f"actors.{name}.redirect.share", f"{actor.redirect.share:g} (ramp {actor.redirect.ramp_days:g} days)"))
+                at = f"actors.{name}.redirect"
+                written.append((f"{at}.share", f"{num(f'{at}.share', actor.redirect.share)} "
+                                f"({days('ramp', f'{at}.ramp_days', actor.redirect.ramp_days)})", (at,)))
         else:
             for rule_name, rule in actor.rules.items():
-                restraint = "".join(f", {a} restrains {r:g}" for a, r in rule.ally_restraint.items())
-                rows.append((f"actors.{name}.rules.{rule_name}",
-                             f"harm {rule.harm} ≥ {rule.threshold:g}: p {rule.probability:g}{restraint}"))
+                at = f"actors.{name}.rules.{rule_name}"
+                restraint = "".join(f", {a} restrains {num(f'{at}.ally_restraint.{a}', r)}"
+                                    for a, r in rule.ally_restraint.items())
+                written.append((at, f"harm {rule.harm} ≥ {num(f'{at}.threshold', rule.threshold)}: "
+                                    f"p {num(f'{at}.probability', rule.probability)}{restraint}", (at,)))
+    rows: list[Parameter] = []
+    placed: set[str] = set()
+    for path, value, scope in written:
+        inside = [p for p in drawn if p not in placed and any(p == s or p.startswith((f"{s}.", f"{s}[")) for s in scope)]
+        placed.update(inside)
+        if path in drawn:  # the row's own number is drawn: the drawn row, with what else the row says
+            rest = value.removeprefix(DRAWN)
+            rows.append(replace(drawn[path], value=drawn[path].value + rest))
+            inside.remove(path)
+        else:
+            rows.append(Parameter(path, value, WRITTEN + (f"; {DRAWN}: from the posterior (rows below)" if inside else "")))
+        rows += [drawn[p] for p in inside]
+    rows += [p for path, p in drawn.items() if path not in placed]
     return rows
 
 
@@ -162,7 +276,8 @@ def rebuild_run_report(out: Path) -> list[Path]:
         totals = np.column_stack([batch.column(s).to_numpy() for s in layout.series])
         counts = monthly.take(n * n_months * n_series)
         summary.add(days, batch.column("max_rung").to_numpy(), totals,
-                    counts.reshape(n, n_months, n_series).transpose(0, 2, 1), batch.column("n_events").to_numpy())
+                    counts.reshape(n, n_months, n_series).transpose(0, 2, 1), batch.column("n_events").to_numpy(),
+                    batch.column("particle").to_numpy() if layout.particles else None)
     return write_run_report(out, scenario, summary, manifest)
 
 

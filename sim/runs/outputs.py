@@ -96,7 +96,8 @@ class RunWriter:
             pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_series, dtype=np.int16), n * n_months)), self._series),
             pa.array(counts),
         ], schema=self._monthly.schema), n)
-        self.summary.add(arrays["milestone_days"], arrays["max_rung"], arrays["totals"], monthly, arrays["n_events"])
+        self.summary.add(arrays["milestone_days"], arrays["max_rung"], arrays["totals"], monthly, arrays["n_events"],
+                         arrays["particle"] if lay.particles else None)
 
     def finish(self):
         """Close the Parquet files into place and write `summary.csv` and `scenario.toml`."""

@@ -9,7 +9,8 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
 - `median_t_<milestone>`: median first-passage day among trials that reach it (NaN if none),
   with a 95% order-statistic interval (days are kept on a 0.01-day grid, capped at the horizon);
 - `mean_<series>` (normal interval, not below 0) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
-  (order-statistic intervals) of each per-trial count;
+  of each per-trial count: order statistics (numpy's "inverted_cdf", so a count's quantile is a count), with
+  order-statistic intervals;
 - `mean_max_rung`.
 """
 
@@ -25,6 +26,11 @@ from sim.stats import Histogram, wilson
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TIME_RESOLUTION = 0.01
+
+
+def count_quantile(values: np.ndarray, q: float) -> float:
+    """The q-quantile of per-trial counts as the order statistic (a count, as `summary.csv` gives it)."""
+    return float(np.quantile(values, q, method="inverted_cdf"))
 
 
 def day_label(days: float) -> str:
@@ -45,10 +51,13 @@ class Summary:
         self.rungs = Histogram()
         self.monthly = [[Histogram() for _ in layout.months] for _ in layout.monthly_series]
         self.n_events = Histogram()
+        self.particles = Histogram()  # how many trials drew each particle of the posterior (if any)
 
     def add(self, milestone_days: np.ndarray, max_rung: np.ndarray, totals: np.ndarray,
-            monthly: np.ndarray, n_events: np.ndarray) -> None:
+            monthly: np.ndarray, n_events: np.ndarray, particles: np.ndarray | None = None) -> None:
         self.n += len(max_rung)
+        if particles is not None:
+            self.particles.add(particles)
         for j in range(len(self.layout.milestones)):
             t = milestone_days[:, j]
             hit = ~np.isnan(t)
@@ -81,18 +90,24 @@ class Summary:
             hist = self.counts[k]
             rows.append((f"mean_{name}", *hist.mean()))
             for q in QUANTILES:
-                rows.append((f"q{round(q * 100):02d}_{name}", *hist.quantile(q)))
+                rows.append((f"q{round(q * 100):02d}_{name}", *hist.quantile(q, "inverted_cdf")))
         rows.append(("mean_max_rung", *self.rungs.mean()))
         return pd.DataFrame(rows, columns=["metric", "estimate", "lo", "hi"])
 
     def fan(self) -> pd.DataFrame:
-        """Per monthly series and month: mean and the 5/25/50/75/95% quantiles across trials."""
+        """Per monthly series and month: mean and the 5/25/50/75/95% quantiles (counts) across trials."""
         rows = []
         for s, name in enumerate(self.layout.monthly_series):
             for mth, month in enumerate(self.layout.months):
                 hist = self.monthly[s][mth]
-                rows.append((name, month, hist.mean()[0], *(hist.quantile(q)[0] for q in QUANTILES)))
+                rows.append((name, month, hist.mean()[0], *(hist.quantile(q, "inverted_cdf")[0] for q in QUANTILES)))
         return pd.DataFrame(rows, columns=["series", "month", "mean", "q05", "q25", "q50", "q75", "q95"])
+
+    def particle_counts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(particles, trials): each posterior particle the trials drew and how many drew it; None without a posterior."""
+        if not self.layout.particles:
+            return None
+        return self.particles.points, self.particles.counts
 
     def rung_distribution(self) -> list[float]:
         """P(max rung = r) for r = 0 .. len(ladder)."""

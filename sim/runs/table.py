@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from sim.reports.numbers import number, probability
 from sim.runs.runner import RunResult
 
 
@@ -21,7 +22,7 @@ def summary_text(result: RunResult) -> str:
             p = table.loc[metric]
             median = table.loc[f"median_t_{name}", "estimate"]
             lines.append(
-                f"{name:<34}{p.estimate:>14.3f}{f'{p.lo:.3f} – {p.hi:.3f}':>18}"
+                f"{name:<34}{probability(p.estimate):>14}{f'{probability(p.lo)} – {probability(p.hi)}':>18}"
                 f"{'—' if math.isnan(median) else f'{median:.1f}':>12}"
             )
     lines += ["", f"{'Count per trial':<34}{'mean':>10}{'5%':>8}{'median':>8}{'95%':>8}"]
@@ -29,7 +30,7 @@ def summary_text(result: RunResult) -> str:
         if metric.startswith("mean_") and metric != "mean_max_rung":
             name = metric[5:]
             q = [table.loc[f"{p}_{name}", "estimate"] for p in ("q05", "q50", "q95")]
-            lines.append(f"{name:<34}{table.loc[metric, 'estimate']:>10.1f}" + "".join(f"{v:>8g}" for v in q))
+            lines.append(f"{name:<34}{number(table.loc[metric, 'estimate']):>10}" + "".join(f"{number(v):>8}" for v in q))
     lines += ["", f"wrote {result.out}/ (report.html, report.md, summary.csv, milestones.csv, counts.csv, parameters.csv, trials.parquet, "
                           "monthly.parquet, scenario.toml, manifest.json)"]
     return "\n".join(lines)
