@@ -76,9 +76,11 @@ def validate(scenario: Path, settings) -> None:
     """Check FILE without running anything. A scenario is printed resolved (after extends), as TOML;
     a sweep spec or a calibration targets file (told apart by its [sweep] or [fit] table) is checked
     whole, with the scenario it names, and summed up in one line."""
+    # Only what checking needs: not the run writers and reports (matplotlib, Arrow's writers), whose
+    # native threads would outlive a command that is over in a second.
     from sim.inputs import input_kind, sweep_line, targets_line
-    from sim.runs.outputs import scenario_toml
     from sim.scenario import load_scenario
+    from sim.scenario.loading import resolved_toml
 
     kind = input_kind(scenario)
     if kind == "sweep spec":
@@ -90,7 +92,7 @@ def validate(scenario: Path, settings) -> None:
         click.echo(targets_line(scenario))
         return
     resolved = load_scenario(scenario, overrides=settings)
-    click.echo(scenario_toml(resolved), nl=False)
+    click.echo(resolved_toml(resolved), nl=False)
     click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)
 
 
