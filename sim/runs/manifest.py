@@ -73,7 +73,10 @@ def read_json(path: Path) -> dict:
 
     try:
         data = json.loads(read_text(Path(path), "JSON"))
-    except ValueError as e:
+    except RecursionError:
+        raise InputError(f"error: {path}: expected a JSON record written by escsim, found values nested too deep "
+                         "to read") from None
+    except ValueError as e:  # the position of the first error, not the text there
         raise InputError(f"error: {path}: expected a readable JSON file, found {e}") from None
     if not isinstance(data, dict):
         raise InputError(f"error: {path}: expected a JSON object, found {type(data).__name__}")
