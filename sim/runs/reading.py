@@ -64,8 +64,9 @@ def read_manifest(folder: Path, kind: str) -> dict:
         raise InputError(f"error: {path}: kind: expected {kind!r}, found {shown}")
     for key, what in MANIFEST_KEYS[kind].items():
         if not _is(manifest.get(key), what):
-            raise InputError(f"error: {path}: {key}: expected {what}, found {_found(manifest.get(key))}; "
-                             f"the manifest of a finished {kind} is written by escsim: run the {kind} again")
+            found = f"no {key}" if key not in manifest else _found(manifest[key])
+            raise InputError(f"error: {path}: {key}: expected {what}, found {found}; the manifest of a finished "
+                             f"{kind} is written by `escsim {kind}`: make the folder again with it")
     if kind == "compare":
         for k, entry in enumerate(manifest["scenarios"]):
             if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("name", "folder")):
