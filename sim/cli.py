@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import signal
 import threading
 import traceback
@@ -28,8 +29,13 @@ class Command(click.Group):
             click.echo(str(e), err=True)
             ctx.exit(2)
         except WorkError as e:
-            again = " with --resume to keep its completed chunks" if e.resumable and "resume" in ctx.meta else ""
-            click.echo(f"error: {e}. The job stopped; fix the cause and run it again{again}.", err=True)
+            if e.resumable and "resume_command" in ctx.meta:
+                elsewhere = " (on a new cluster: with its address)" if "--scheduler" in ctx.meta["resume_command"] else ""
+                click.echo(f"error: {e}. The job stopped; its completed chunks are kept. Fix the cause and resume "
+                           f"it{elsewhere} with: {ctx.meta['resume_command']}", err=True)
+            else:
+                again = " with --resume to keep its completed chunks" if e.resumable and "resume" in ctx.meta else ""
+                click.echo(f"error: {e}. The job stopped; fix the cause and run it again{again}.", err=True)
             ctx.exit(1)
         except KeyboardInterrupt as e:
             hint = f" Completed chunks are kept: resume with the same command and {ctx.meta['resume']}." \
@@ -51,6 +57,15 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum, frame) -> None:
     raise Terminated()
+
+
+def _scheduler(ctx, param, value: str | None) -> str | None:
+    """A `--scheduler` address is checked for its form before anything is read or run."""
+    if value is not None:
+        from sim.runs.executors import scheduler_address
+
+        scheduler_address(value)
+    return value
 
 
 SET_HELP = ("Set a scenario value after the file is read, as a child scenario would (repeatable): "
@@ -76,9 +91,11 @@ def validate(scenario: Path, settings) -> None:
     """Check FILE without running anything. A scenario is printed resolved (after extends), as TOML;
     a sweep spec or a calibration targets file (told apart by its [sweep] or [fit] table) is checked
     whole, with the scenario it names, and summed up in one line."""
+    # Only what checking needs: not the run writers and reports (matplotlib, Arrow's writers), whose
+    # native threads would outlive a command that is over in a second.
     from sim.inputs import input_kind, sweep_line, targets_line
-    from sim.runs.outputs import scenario_toml
     from sim.scenario import load_scenario
+    from sim.scenario.loading import resolved_toml
 
     kind = input_kind(scenario)
     if kind == "sweep spec":
@@ -90,7 +107,7 @@ def validate(scenario: Path, settings) -> None:
         click.echo(targets_line(scenario))
         return
     resolved = load_scenario(scenario, overrides=settings)
-    click.echo(scenario_toml(resolved), nl=False)
+    click.echo(resolved_toml(resolved), nl=False)
     click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)
 
 
@@ -99,7 +116,8 @@ def validate(scenario: Path, settings) -> None:
 @click.option("--trials", type=click.IntRange(1, MAX_TRIALS), help="Number of trials (default: the scenario's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed (default: the scenario's).")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--scheduler", metavar="ADDRESS", callback=_scheduler,
+              help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/<scenario>-<time>).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in --out.")
@@ -120,6 +138,7 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, sett
     ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "run", str(scenario), *_options(trials=trials, seed=seed, workers=workers,
                                                           scheduler=scheduler, out=out), *_settings(settings)]
+    ctx.meta["resume_command"] = _resume_command(command)
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
                           resume=resume, command=command + (["--resume"] if resume else []), overrides=settings)
     click.echo(summary_text(result))
@@ -133,7 +152,8 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, sett
 @click.option("--trials-per-point", type=click.IntRange(1, MAX_TRIALS), help="Trials at each design point (default: the spec's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed (default: the spec's).")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--scheduler", metavar="ADDRESS", callback=_scheduler,
+              help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/sweep-<name>-<time>).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted sweep in --out.")
@@ -154,6 +174,7 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
     ctx.meta["resume"] = f"--resume --out {out}"
     command = ["escsim", "sweep", str(spec), *_options(samples=samples, trials_per_point=trials_per_point, seed=seed,
                                                        workers=workers, scheduler=scheduler, out=out), *_settings(settings)]
+    ctx.meta["resume_command"] = _resume_command(command)
     result = run_sweep(loaded, samples=samples, trials_per_point=trials_per_point, seed=seed, workers=workers,
                        scheduler=scheduler, out=out, resume=resume, command=command + (["--resume"] if resume else []),
                        overrides=settings)
@@ -165,7 +186,8 @@ def sweep(ctx, spec: Path, samples, trials_per_point, seed, workers, scheduler, 
 @click.option("--trials", type=click.IntRange(1, MAX_TRIALS), help="Trials of each scenario (default: the first's).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed shared by all (default: the first's).")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--scheduler", metavar="ADDRESS", callback=_scheduler,
+              help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/compare-<time>).")
 @click.option("--pairs", type=click.Choice(["all", "first"]), default="all", show_default=True,
@@ -188,6 +210,7 @@ def compare(ctx, items, trials, seed, workers, scheduler, out, pairs, resume, se
     command = ["escsim", "compare", *map(str, items), *_options(trials=trials, seed=seed, workers=workers,
                                                                  scheduler=scheduler, out=out), *(["--pairs", pairs] if pairs != "all" else []),
                *_settings(settings)]
+    ctx.meta["resume_command"] = _resume_command(command)
     click.echo(compare_text(run_compare(list(items), trials=trials, seed=seed, workers=workers, scheduler=scheduler,
                                         out=out, resume=resume, command=command + (["--resume"] if resume else []),
                                         overrides=settings, pairs=pairs)))
@@ -199,7 +222,8 @@ def compare(ctx, items, trials, seed, workers, scheduler, out, pairs, resume, se
               help="small: a quick rough fit (minutes); full: the real fit.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=20240604, show_default=True, help="Master seed.")
 @click.option("--workers", type=click.IntRange(1, 1024), help="Worker processes (default: all cores).")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
+@click.option("--scheduler", metavar="ADDRESS", callback=_scheduler,
+              help="Run on a Dask cluster (tcp://HOST:PORT) instead of local processes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Fit folder (default: fits/<name> beside the targets file).")
 @click.option("--replace", is_flag=True, help="Start a new fit over the fit (finished or not) in the fit folder.")
@@ -213,6 +237,7 @@ def calibrate(ctx, targets: Path, budget, seed, workers, scheduler, out, replace
     ctx.meta["resume"] = "--resume" if out is None else f"--resume --out {out}"
     command = ["escsim", "calibrate", str(targets), "--budget", budget, "--seed", str(seed),
                *_options(workers=workers, scheduler=scheduler, out=out)]
+    ctx.meta["resume_command"] = _resume_command(command)
     click.echo(fit_text(run_fit(targets, budget=budget, seed=seed, workers=workers, scheduler=scheduler, out=out,
                                 replace=replace, resume=resume,
                                 command=command + (["--resume"] if resume else []))))
@@ -259,6 +284,11 @@ def schema(out: Path, reference: Path) -> None:
     from sim.reference import write
 
     click.echo("wrote " + ", ".join(str(p) for p in write(out, reference)))
+
+
+def _resume_command(command: list[str]) -> str:
+    """The command that completes this job from its checkpoints, as one line to copy."""
+    return shlex.join(command + ["--resume"])
 
 
 def _settings(settings) -> list[str]:

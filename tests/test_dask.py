@@ -37,6 +37,7 @@ def dask_cluster(scratch: Path, workers: int = 2, nanny: bool = True):
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
+    scratch.mkdir(parents=True, exist_ok=True)
     logs = open(scratch / "cluster.log", "w")  # noqa: SIM115 - closed at teardown
     procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                               cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT)]
@@ -147,3 +148,40 @@ def test_a_run_losing_a_dask_worker_or_killed_completes_to_the_same_files(whole,
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         same_files(out, whole)
+
+
+def test_a_malformed_scheduler_address_fails_at_once_without_a_traceback(tmp_path):
+    for address, found in (("127.0.0.1", "found no port"), ("http://127.0.0.1:8786", "found a scheme other than"),
+                           ("tcp://127.0.0.1:99999", "found a port out of range")):
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "sim", "run", str(SCENARIOS / "baseline.toml"), "--trials", "10",
+                               "--scheduler", address, "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        elapsed = time.perf_counter() - started
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: --scheduler {address}: expected a Dask scheduler address tcp://HOST:PORT")
+        assert found in done.stderr and done.stderr.count("\n") == 1, done.stderr  # no "Exception ignored" after it
+        assert elapsed < 8, elapsed  # Dask's client took 21 s to give up, then to clean up
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_scheduler_lost_mid_run_is_one_message_and_resume_on_a_new_cluster_completes(whole, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    with dask_cluster(tmp_path / "first", workers=1) as (address, procs):
+        proc = subprocess.Popen([*ARGS, "--scheduler", address, "--out", str(out)], cwd=ROOT, env=ENV,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=as_foreground)
+        wait_for_chunks(out, 2, proc)
+        procs[0].kill()  # the scheduler
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    resume = ["escsim", "run", str(SCENARIOS / "baseline.toml"), "--trials", "3000", "--seed", "8",
+              "--scheduler", address, "--out", str(out), "--resume"]
+    assert err == ("error: the Dask cluster was lost (its scheduler stopped or could no longer be reached). The job "
+                   "stopped; its completed chunks are kept. Fix the cause and resume it (on a new cluster: with its "
+                   f"address) with: {' '.join(resume)}\n"), err  # no Dask logging, no traceback
+    assert list((out / ".chunks").glob("chunk-*.npz")) and not (out / "manifest.json").exists()
+    with dask_cluster(tmp_path / "second", workers=2) as (new_address, _):
+        done = subprocess.run([*ARGS, "--scheduler", new_address, "--out", str(out), "--resume"], cwd=ROOT, env=ENV,
+                              capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    same_files(out, whole)

@@ -32,6 +32,7 @@ from sim.runs import manifest as manifests
 from sim.runs.folders import check_out, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
+from sim.runs.reading import read_run_folder
 from sim.runs.runner import run
 from sim.runs.storage import write_json, write_text
 from sim.runs.summary import count_quantile, day_label
@@ -209,10 +210,8 @@ def _source(path: Path, changes: list[str] = ()) -> tuple[Path, Scenario, dict |
         if not manifest_file.is_file() or not (path / "trials.parquet").is_file():
             raise InputError(f"error: {path}: expected a scenario file or a finished run folder (with manifest.json "
                              "and trials.parquet), found a folder without them")
-        manifest = read_json(manifest_file)
-        if manifest.get("kind", "run") != "run":
-            raise InputError(f"error: {manifest_file}: kind: expected a run folder, found a {manifest.get('kind')} folder")
-        return path, load_scenario(path / "scenario.toml"), manifest
+        manifest, scenario = read_run_folder(path)  # every file checked before any is compared
+        return path, scenario, manifest
     return path, load_scenario(path, overrides=list(changes)), None
 
 

@@ -35,7 +35,6 @@ from sim.reports.numbers import number
 from sim.reports.numbers import signed as _signed
 from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
-from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
 from sim.runs.summary import count_quantile
 from sim.scenario import Scenario, load_scenario
@@ -131,7 +130,16 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
 
 def rebuild_compare_report(out: Path) -> None:
     """Rebuild the report files of a finished comparison folder from its saved files only."""
-    write_compare_report(Path(out), manifest=read_json(Path(out) / "manifest.json"))
+    from sim.runs.reading import check_run_files, read_manifest
+
+    out = Path(out)
+    manifest = read_manifest(out, "compare")
+    if not (out / "comparison.csv").is_file():
+        raise InputError(f"error: {out}: expected a finished comparison folder, found no comparison.csv there")
+    for entry in manifest["scenarios"]:  # each run folder checked against its scenario before any is read
+        arm = _arm(out, entry)
+        check_run_files(arm.path, arm.scenario, manifest["trials"])
+    write_compare_report(out, manifest=manifest)
 
 
 # --- reading -------------------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
 from sim.reports.numbers import number, probability
-from sim.runs.layout import RunLayout, trials_schema
-from sim.runs.manifest import read_json
+from sim.runs.layout import RunLayout
 from sim.runs.storage import write_text
 from sim.runs.summary import Summary, day_label
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario
 from sim.scenario.schema import Militia
 
 REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "parameters.csv")
@@ -254,23 +253,17 @@ def key_parameters(scenario: Scenario, particles: tuple[np.ndarray, np.ndarray] 
 
 def rebuild_run_report(out: Path) -> list[Path]:
     """Rebuild the report files of a finished run folder from its saved files only; return their paths."""
+    from sim.runs.reading import read_run_folder
+
     out = Path(out)
     require_files(out, ("manifest.json", "scenario.toml", "trials.parquet", "monthly.parquet"), "run")
-    manifest = read_json(out / "manifest.json")
-    scenario = load_scenario(out / "scenario.toml")
+    manifest, scenario = read_run_folder(out)  # each file checked against the scenario and manifest
     layout = RunLayout.of(scenario)
     summary = Summary(layout)
-    trials = pq.ParquetFile(out / "trials.parquet")
-    expected = trials_schema(layout).names
-    if trials.schema_arrow.names != expected:
-        raise InputError(
-            f"error: {out / 'trials.parquet'}: expected the columns this version writes for the saved "
-            f"scenario ({len(expected)} columns), found {len(trials.schema_arrow.names)} others; "
-            "the folder was written by another version: run the scenario again"
-        )
-    monthly = _Rows(pq.ParquetFile(out / "monthly.parquet").iter_batches(columns=["count"]))
+    trials = pq.ParquetFile(out / "trials.parquet", pre_buffer=False)
+    monthly = _Rows(pq.ParquetFile(out / "monthly.parquet", pre_buffer=False).iter_batches(columns=["count"], use_threads=False))
     n_series, n_months = len(layout.monthly_series), len(layout.months)
-    for batch in trials.iter_batches():
+    for batch in trials.iter_batches(use_threads=False):
         n = batch.num_rows
         days = np.column_stack([batch.column(f"t_{m}").to_numpy() for m in layout.milestones])
         totals = np.column_stack([batch.column(s).to_numpy() for s in layout.series])

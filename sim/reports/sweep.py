@@ -23,7 +23,6 @@ from sim.reports import sweep_figures as figs
 from sim.reports.figures import BLUE, GREY
 from sim.reports.html import render
 from sim.reports.run import require_files
-from sim.runs.manifest import read_json
 from sim.runs.storage import write_text
 from sim.scenario import load_scenario
 from sim.sweeps.indices import CONSTANT, WIDE, design_warnings
@@ -121,8 +120,12 @@ def output_rows(path: Path, output: str) -> pd.DataFrame:
 def rebuild_sweep_report(out: Path) -> list[Path]:
     """Rebuild the report files of a finished sweep folder from its saved files only; return their paths."""
     out = Path(out)
+    from sim.runs.reading import check_points, read_manifest
+
     require_files(out, ("manifest.json", "points.parquet", "sensitivity.csv", "scenario.toml"), "sweep")
-    return write_sweep_report(out, manifest=read_json(out / "manifest.json"))
+    manifest = read_manifest(out, "sweep")
+    check_points(out / "points.parquet", manifest)
+    return write_sweep_report(out, manifest=manifest)
 
 
 def _markdown(*, manifest: dict, base, design_name: str, samples_meaning: str, elapsed: str, parameters: list[dict],

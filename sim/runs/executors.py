@@ -9,13 +9,16 @@ same way whatever runs it. Results never depend on the executor: each trial seed
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing
 import os
+import re
 import signal
+import socket
 import sys
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 
-from sim.errors import InputError
+from sim.errors import InputError, WorkError
 
 CONNECT_TIMEOUT_S = 10
 STOP_SECONDS = 10  # the longest a stopped worker is waited for
@@ -45,6 +48,7 @@ class DaskExecutor(Executor):
     """
 
     def __init__(self, address: str):
+        host, port = scheduler_address(address)
         try:
             from distributed import Client
         except ImportError:
@@ -52,9 +56,21 @@ class DaskExecutor(Executor):
                 f"error: --scheduler {address}: expected the Dask distributed extra to be installed, found it "
                 "missing; install it with: pip install 'escalation-sim[distributed]'"
             ) from None
+        # Probed first: Dask's client retries an address that refuses for its whole timeout, and
+        # one that failed to start leaves a client whose clean-up prints a traceback at exit.
+        try:
+            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+                pass
+        except OSError as e:
+            raise InputError(
+                f"error: --scheduler {address}: expected a reachable Dask scheduler (tcp://HOST:PORT, started "
+                f"with `dask scheduler`), found none there: {e.strerror or type(e).__name__}"
+            ) from None
+        self._levels = _quiet_dask()
         try:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
+            _restore_levels(self._levels)
             raise InputError(
                 f"error: --scheduler {address}: expected a reachable Dask scheduler (tcp://HOST:PORT, started "
                 f"with `dask scheduler`), found none there: {e}"
@@ -69,8 +85,52 @@ class DaskExecutor(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self.client.status == "closed":
             return
-        self.executor.shutdown(wait=wait and not cancel_futures)
-        self.client.close()
+        try:
+            self.executor.shutdown(wait=wait and not cancel_futures)
+            self.client.close(timeout=STOP_SECONDS)
+        except (OSError, TimeoutError, CancelledError):  # the scheduler is gone: nothing left to close
+            pass
+        finally:
+            _restore_levels(self._levels)
+
+
+ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+
+
+def scheduler_address(address: str) -> tuple[str, int]:
+    """The host and port of a `--scheduler` address (tcp://HOST:PORT, or HOST:PORT), or an InputError
+    saying what is wrong with it, before anything tries to connect."""
+    match = ADDRESS.fullmatch(address.strip())
+    if match is None or match["scheme"] not in (None, "tcp", "tls") or not 1 <= int(match["port"]) <= 65535:
+        what = ("a scheme other than tcp:// or tls://" if match is not None and match["scheme"] not in (None, "tcp", "tls")
+                else "a port out of range" if match is not None else
+                "no port" if re.fullmatch(r"(?:[a-z]+://)?[^:/]+", address.strip()) else "another form")
+        raise InputError(f"error: --scheduler {address}: expected a Dask scheduler address tcp://HOST:PORT "
+                         f"(e.g. tcp://127.0.0.1:8786, as `dask scheduler` prints it), found {what}")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+def _quiet_dask() -> dict[str, int]:
+    """Silence Dask's logging (a lost scheduler logs tracebacks while the client retries): the job
+    reports what happened in one message. Returns the levels to restore."""
+    names = [n for n in logging.Logger.manager.loggerDict if n == "distributed" or n.startswith("distributed.")]
+    levels = {name: logging.getLogger(name).level for name in {"distributed", *names}}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    return levels
+
+
+def _restore_levels(levels: dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def lost_cluster(error: BaseException) -> WorkError | None:
+    """The resumable error a task's failure means when it is the Dask cluster that was lost (its
+    scheduler stopped, or the connection to it broke), not the task: None for any other error."""
+    if isinstance(error, CancelledError) or type(error).__name__ in ("CommClosedError", "FutureCancelledError"):
+        return WorkError("the Dask cluster was lost (its scheduler stopped or could no longer be reached)")
+    return None
 
 
 def available_cores() -> int:

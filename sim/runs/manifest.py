@@ -76,9 +76,12 @@ def read_json(path: Path) -> dict:
     except json.JSONDecodeError as e:  # its message is tomllib-like: what and where, not the text
         raise InputError(f"error: {path}: line {e.lineno}, column {e.colno}: expected a JSON file written by escsim, "
                          f"found invalid JSON ({e.msg})") from None
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise InputError(f"error: {path}: expected a JSON record written by escsim, found values nested too deep "
+                         "to read") from None
+    except ValueError:
         raise InputError(f"error: {path}: expected a JSON file written by escsim, found one it cannot read "
-                         "(nested too deep or a number too long)") from None
+                         "(a number too long)") from None
     if not isinstance(data, dict):
         raise InputError(f"error: {path}: expected a JSON object, found {type(data).__name__}")
     return data

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import InputError, WorkError
-from sim.runs.executors import executor_workers
+from sim.runs.executors import executor_workers, lost_cluster
 from sim.runs.storage import read_arrays, write_arrays
 
 Arrays = dict[str, np.ndarray]
@@ -192,10 +192,14 @@ def _restart(executor: Executor, restarts: int) -> int:
 
 
 def _result(future: Future) -> Any:
-    """The task's result; a task a Dask cluster gave up on (its workers kept dying) is a WorkError."""
+    """The task's result; a task a Dask cluster gave up on (its workers kept dying), or lost with the
+    cluster (its scheduler stopped), is a resumable WorkError."""
     try:
         return future.result()
     except Exception as e:
         if type(e).__name__ == "KilledWorker":
             raise WorkError(f"the Dask cluster lost the workers running a task too many times ({e})") from None
+        lost = lost_cluster(e)
+        if lost is not None:
+            raise lost from None
         raise

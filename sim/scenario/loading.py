@@ -478,11 +478,14 @@ def _read_posterior(path: Path) -> dict[str, list]:
 
     raw = read_bytes(path, "posterior", limit=MAX_POSTERIOR_BYTES)
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(raw))
+        # No reading threads: a few thousand rows are read at once in one, and a thread of Arrow's
+        # pool still alive when the interpreter exits aborts the process (exit code 134) after the
+        # command has done its work (validate, reading this for every scenario, hit it 2 runs in 30).
+        parquet = pq.ParquetFile(pa.BufferReader(raw), pre_buffer=False)
         rows = parquet.metadata.num_rows
         if rows > MAX_PARTICLES:
             raise InputError(f"error: {_shown(path)}: expected at most {MAX_PARTICLES:,} particles, found {rows:,}")
-        return parquet.read().to_pydict()
+        return parquet.read(use_threads=False).to_pydict()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise InputError(f"error: {_shown(path)}: expected a Parquet table, found {e}") from None
 

@@ -1,0 +1,61 @@
+"""A command that has done its work exits with its own code: no native thread (Arrow's reading
+pool, above all) is left alive at interpreter exit, where its teardown aborts the process
+("terminate called without an active exception", exit code 134) in a few runs in a hundred."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.conftest import ROOT, SCENARIOS
+
+UNKNOWN_WEAPON = """extends = "{base}"
+[scenario]
+name = "unknown_weapon"
+[actors.iri.attacks.us]
+weapons = {{ drone = 0.6, rockt = 0.4 }}
+"""
+SHARES_OFF = """extends = "{base}"
+[scenario]
+name = "shares_off"
+[actors.iri.attacks.us]
+weapons = {{ drone = 0.5, rocket = 0.4 }}
+"""
+RUNS = 48  # each of the two files 24 times, two at a time
+
+
+def test_loading_a_calibrated_scenario_leaves_no_reading_threads_behind():
+    """Deterministic: the threads a process has before and after reading the baseline's posterior
+    (Arrow's own allocator thread and numpy's are started first, by importing them)."""
+    code = (
+        "import os, numpy, pyarrow.parquet\n"
+        "from sim.scenario import load_scenario\n"
+        "def threads(): return len(os.listdir(f'/proc/{os.getpid()}/task'))\n"
+        "before = threads()\n"
+        f"load_scenario({str(SCENARIOS / 'baseline.toml')!r})\n"
+        "print(before, threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert after == before, f"{after - before} threads started by loading the scenario are still alive"
+
+
+def test_validate_of_a_bad_calibrated_scenario_always_exits_2(tmp_path):
+    files = []
+    for name, text in (("unknown_weapon", UNKNOWN_WEAPON), ("shares_off", SHARES_OFF)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text.format(base=(SCENARIOS / "baseline.toml").as_posix()))
+        files.append(path)
+
+    def validate(k: int) -> tuple[int, str]:
+        done = subprocess.run([sys.executable, "-m", "sim", "validate", str(files[k % 2])], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stderr
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(validate, range(RUNS)))
+    for code, err in results:
+        assert code == 2 and "terminate called" not in err, (code, err)
+        assert err.count("\n") == 1 and err.startswith("error: ") and "expected" in err, err
