@@ -114,6 +114,22 @@ def test_the_console_shows_whole_names_and_three_significant_digits(three):
     assert "Mean attacks by Second Front (`mean_attacks_by_second_front`)" in text  # the actor's label, capitals kept
 
 
+def test_probabilities_and_their_differences_print_with_three_decimals_everywhere(three):
+    """One format for a probability: 1.000 beside 0.998, and a difference of 0 as 0.000 with its interval to
+    the same three decimals, not 1 beside 0.998 and [−0.00383, +0.00383]."""
+    from sim.reports.numbers import interval, signed
+
+    assert signed(0.0, 3) == "0.000" and signed(-0.0002, 3) == "0.000" and signed(-0.0383, 3) == "−0.038"
+    assert interval(-0.00383, 0.00383, 3) == "[−0.004, +0.004]"
+    out, output = three
+    lines = output.splitlines()
+    section = lines[lines.index("tiny_with_a_second_militia − tiny"):]
+    for line in section:
+        if line.startswith("p_") and "only in" not in line:
+            words = line.split()
+            assert all(len(w.split(".")[-1]) == 3 for w in words[1:4]), line
+
+
 def test_pairs_first_compares_each_scenario_with_the_first_only(three, tmp_path):
     out, _ = three
     runs = [out / "runs" / n for n in ("tiny", "tiny_with_a_tracked_milestone", "tiny_with_a_second_militia")]

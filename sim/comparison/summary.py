@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from sim.comparison.runner import NOT_COMPARABLE, CompareResult
-from sim.reports.numbers import MISSING, interval, number, signed
+from sim.reports.numbers import MISSING, decimals, estimate, interval, number, signed
 
 
 def _shown(metric: str) -> bool:
@@ -29,14 +29,15 @@ def compare_text(result: CompareResult) -> str:
         for row in rows.itertuples():
             if not _shown(row.metric):
                 continue
-            head = f"{row.metric:<40}{number(row.estimate_a):>{wa}}{number(row.estimate_b):>{wb}}"
+            head = f"{row.metric:<40}{estimate(row.metric, row.estimate_a):>{wa}}{estimate(row.metric, row.estimate_b):>{wb}}"
             if isinstance(row.only_in, str) and row.only_in:
                 lines.append(f"{head}  only in {row.only_in}")
             elif row.interval == NOT_COMPARABLE:
                 lines.append(f"{head}  not compared: the ladders differ")
             else:
                 cut = "" if math.isnan(row.variance_reduction) else f"{round(row.variance_reduction * 100):d}%"
-                lines.append(f"{head}{signed(row.difference):>12}{interval(row.lo, row.hi):>22}"
+                places = decimals(row.metric)
+                lines.append(f"{head}{signed(row.difference, places):>12}{interval(row.lo, row.hi, places):>22}"
                              f"{p_value(row.p_value):>9}{cut:>10}")
         only = only_in(rows)
         for name, metrics in only.items():

@@ -30,8 +30,8 @@ from sim.reports import compare_figures as figs
 from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
+from sim.reports.numbers import decimals, estimate, number
 from sim.reports.numbers import interval as _interval
-from sim.reports.numbers import number
 from sim.reports.numbers import signed as _signed
 from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
@@ -384,15 +384,17 @@ def _pair(comparison: pd.DataFrame, a: str, b: str, labels: dict[str, str], hori
             why = f"only in {r.only_in}" if r.only_in else "not compared: the ladders differ"
             if r.only_in:
                 only.setdefault(r.only_in, []).append(r.metric)
-            rows.append({"metric": r.metric, "label": metric_label(r.metric, labels, horizon), "a": number(r.estimate_a),
-                         "b": number(r.estimate_b), "difference": "—", "interval": why, "method": r.interval, "test": "—",
+            rows.append({"metric": r.metric, "label": metric_label(r.metric, labels, horizon), "a": estimate(r.metric, r.estimate_a),
+                         "b": estimate(r.metric, r.estimate_b), "difference": "—", "interval": why, "method": r.interval, "test": "—",
                          "p": "—", "unpaired": "—", "cut": "—"})
             continue
         rows.append({
             "metric": r.metric, "label": metric_label(r.metric, labels, horizon),
-            "a": number(r.estimate_a), "b": number(r.estimate_b), "difference": _signed(r.difference),
-            "interval": _interval(r.lo, r.hi), "method": r.interval, "test": _test(r.test), "p": _p_value(r.p_value, r.test),
-            "unpaired": _interval(r.unpaired_lo, r.unpaired_hi), "cut": _share(r.variance_reduction),
+            "a": estimate(r.metric, r.estimate_a), "b": estimate(r.metric, r.estimate_b),
+            "difference": _signed(r.difference, decimals(r.metric)),
+            "interval": _interval(r.lo, r.hi, decimals(r.metric)), "method": r.interval, "test": _test(r.test),
+            "p": _p_value(r.p_value, r.test), "unpaired": _interval(r.unpaired_lo, r.unpaired_hi, decimals(r.metric)),
+            "cut": _share(r.variance_reduction),
         })
     return {"a": a, "b": b, "rows": rows, "only": only}
 

@@ -20,16 +20,30 @@ def number(x: float | None) -> str:
     return "0" if text == "-0" else text.replace("-", "−")
 
 
-def signed(x: float | None) -> str:
-    """A difference: `number` with a + before a positive value."""
-    return ("+" if x is not None and math.isfinite(x) and x > 0 else "") + number(x)
+def signed(x: float | None, decimals: int | None = None) -> str:
+    """A difference: `number` with a + before a positive value; with `decimals`, that many decimals (a
+    difference of probabilities: three, as the probabilities are printed)."""
+    if decimals is None or x is None or not math.isfinite(x):
+        return ("+" if x is not None and math.isfinite(x) and x > 0 else "") + number(x)
+    text = f"{x:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text.replace("-", "−")
 
 
-def interval(lo: float | None, hi: float | None) -> str:
+def interval(lo: float | None, hi: float | None, decimals: int | None = None) -> str:
     """[lo, hi] of a difference, or a dash when either end is missing."""
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return MISSING
-    return f"[{signed(lo)}, {signed(hi)}]"
+    return f"[{signed(lo, decimals)}, {signed(hi, decimals)}]"
+
+
+def estimate(metric: str, x: float | None) -> str:
+    """A metric's estimate as printed: a probability (`p_...`) to three decimals, anything else by `number`."""
+    return probability(x) if metric.startswith("p_") else number(x)
+
+
+def decimals(metric: str) -> int | None:
+    """The decimals a metric's differences are printed with: three for a probability, else significant digits."""
+    return 3 if metric.startswith("p_") else None
 
 
 def probability(p: float | None) -> str:
