@@ -141,7 +141,7 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, sett
     ctx.meta["resume_command"] = _resume_command(command)
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
                           resume=resume, command=command + (["--resume"] if resume else []), overrides=settings)
-    click.echo(summary_text(result))
+    click.echo(summary_text(result, tracked=[m for m in resolved.milestones if m not in resolved.ladder]))
 
 
 @main.command()

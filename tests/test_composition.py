@@ -116,7 +116,9 @@ count = 2
     base = sim.run(BASELINE, trials=120, seed=5, workers=1, out=tmp_path / "base", progress=False)
     result = invoke("run", tracked, *args, "--out", tmp_path / "tracked")
     assert result.exit_code == 0, result.output
-    assert "two_strikes_in_syria" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("two_strikes_in_syria "))
+    assert line.endswith("(tracked, no rung)")  # said plainly in the console, and only for it
+    assert sum("(tracked, no rung)" in x for x in result.stdout.splitlines()) == 1
     summary = pd.read_csv(tmp_path / "tracked" / "summary.csv").set_index("metric")
     once = summary.loc["p_israel_strikes_militia_in_syria", "estimate"]
     twice = summary.loc["p_two_strikes_in_syria", "estimate"]

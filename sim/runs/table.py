@@ -8,7 +8,8 @@ from sim.reports.numbers import number, probability
 from sim.runs.runner import RunResult
 
 
-def summary_text(result: RunResult) -> str:
+def summary_text(result: RunResult, tracked=()) -> str:
+    """The console summary of a run; `tracked`: milestones off the ladder, marked as such (no rung)."""
     m = result.manifest
     table = result.summary.set_index("metric")
     lines = [
@@ -23,7 +24,7 @@ def summary_text(result: RunResult) -> str:
             median = table.loc[f"median_t_{name}", "estimate"]
             lines.append(
                 f"{name:<34}{probability(p.estimate):>14}{f'{probability(p.lo)} – {probability(p.hi)}':>18}"
-                f"{'—' if math.isnan(median) else f'{median:.1f}':>12}"
+                f"{'—' if math.isnan(median) else f'{median:.1f}':>12}" + ("  (tracked, no rung)" if name in tracked else "")
             )
     lines += ["", f"{'Count per trial':<34}{'mean':>10}{'5%':>8}{'median':>8}{'95%':>8}"]
     for metric in table.index:
