@@ -26,6 +26,7 @@ from sim.runs.summary import Summary, day_label
 from sim.scenario import Scenario
 from sim.scenario.schema import Militia
 
+TRACKED = " (tracked, no rung)"  # a milestone off the ladder, so its probability is not read as a rung's
 REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "parameters.csv")
 FLOAT = "%.6g"
 QUANTILES = (5, 25, 50, 75, 95)  # the percentiles of the counts table
@@ -43,6 +44,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
             "name": name, "label": lay.labels[name], "p": row.estimate, "lo": row.lo, "hi": row.hi,
             "by": [table.loc[f"p_{name}_by_{day_label(d)}d", "estimate"] for d in lay.by_days],
             "median": "—" if math.isnan(median) else f"{median:.1f}", "median_day": median,
+            "tracked": name not in lay.ladder,
         })
     fan = summary.fan()
     scale = np.asarray(month_scale(scenario.scenario.start_date, lay.horizon_days, lay.months))
@@ -106,7 +108,7 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         "## Escalation milestones\n",
         md.table(["Milestone", "P(by horizon)", "95% interval", *(f"P(≤ {d:g} d)" for d in by_days),
                   "Median day if reached"],
-                 [[md.text(m["label"]), probability(m["p"]), f"{probability(m['lo'])} – {probability(m['hi'])}",
+                 [[md.text(m["label"]) + (TRACKED if m["tracked"] else ""), probability(m["p"]), f"{probability(m['lo'])} – {probability(m['hi'])}",
                    *(probability(p) for p in m["by"]),
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
