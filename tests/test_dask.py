@@ -106,6 +106,30 @@ def test_an_unreachable_scheduler_is_a_clear_input_error(tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
+def test_an_address_where_something_else_listens_is_refused_not_waited_on(tmp_path):
+    """A web server on the port: Dask's client waited on it for ever; the handshake probe says what is there."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        address = f"tcp://127.0.0.1:{port}"
+        done = subprocess.run([sys.executable, "-m", "sim", "run", str(SCENARIOS / "baseline.toml"), "--trials", "10",
+                               "--scheduler", address, "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        server.kill()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"error: --scheduler {address}: expected a Dask scheduler (started with `dask scheduler`), "
+                           "found a service that sent nothing within 5 s there\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_workers_and_scheduler_together_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["run", str(SCENARIOS / "baseline.toml"), "--workers", "2", "--scheduler",
                                        "tcp://127.0.0.1:1", "--out", str(tmp_path / "out")])

@@ -59,13 +59,16 @@ class DaskExecutor(Executor):
         # Probed first: Dask's client retries an address that refuses for its whole timeout, and
         # one that failed to start leaves a client whose clean-up prints a traceback at exit.
         try:
-            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
-                pass
+            with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as probe:
+                other = None if address.startswith("tls://") else _not_dask(probe)
         except OSError as e:
             raise InputError(
                 f"error: --scheduler {address}: expected a reachable Dask scheduler (tcp://HOST:PORT, started "
                 f"with `dask scheduler`), found none there: {e.strerror or type(e).__name__}"
             ) from None
+        if other:  # Dask's client would wait on it for ever
+            raise InputError(f"error: --scheduler {address}: expected a Dask scheduler (started with `dask scheduler`), "
+                             f"found {other} there")
         self._levels = _quiet_dask()
         try:
             self.client = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
@@ -92,6 +95,29 @@ class DaskExecutor(Executor):
             pass
         finally:
             _restore_levels(self._levels)
+
+
+HANDSHAKE_S = 5  # a Dask scheduler sends its handshake as soon as it accepts a connection
+
+
+def _not_dask(probe: socket.socket) -> str | None:
+    """What answers on a plain-TCP address if it is not a Dask scheduler, or None if it is one. Dask's
+    TCP comm sends a handshake on accepting a connection, its first 8 bytes the message's length (a
+    little-endian uint64); a web server, say, sends nothing until asked, and another service sends
+    other bytes."""
+    probe.settimeout(HANDSHAKE_S)
+    head = b""
+    try:
+        while len(head) < 8:
+            part = probe.recv(8 - len(head))
+            if not part:
+                return "a service that closed the connection without a word"
+            head += part
+    except TimeoutError:
+        return f"a service that sent nothing within {HANDSHAKE_S} s"
+    if not 0 < int.from_bytes(head, "little") < 2**32:
+        return "a service that speaks another protocol"
+    return None
 
 
 ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
