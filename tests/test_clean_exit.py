@@ -59,3 +59,29 @@ def test_validate_of_a_bad_calibrated_scenario_always_exits_2(tmp_path):
     for code, err in results:
         assert code == 2 and "terminate called" not in err, (code, err)
         assert err.count("\n") == 1 and err.startswith("error: ") and "expected" in err, err
+
+
+def test_reading_results_back_leaves_no_reading_threads_behind(tmp_path):
+    """The same for every reader of a finished folder: a run's tables in the API, a fit's posterior, and
+    the comparison of two run folders (its report reads their trials and monthly counts)."""
+    import sim
+
+    for name in ("a", "b"):
+        sim.run(SCENARIOS / "baseline.toml", trials=30, seed=3, workers=1, out=tmp_path / name, progress=False)
+    code = (
+        "import os, numpy, pyarrow.parquet, pandas\n"
+        "from pathlib import Path\n"
+        "import sim\n"
+        "from sim.runs.runner import RunResult\n"
+        "from sim.calibration.fit import FitResult\n"
+        "def threads(): return len(os.listdir(f'/proc/{os.getpid()}/task'))\n"
+        "before = threads()\n"
+        f"run = RunResult(Path({str(tmp_path / 'a')!r}), None, {{}})\n"
+        "run.trials, run.monthly\n"
+        f"sim.compare([{str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r}], out={str(tmp_path / 'c')!r}, progress=False)\n"
+        "print(before, threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert after == before, f"{after - before} threads started by reading results are still alive"

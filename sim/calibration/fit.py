@@ -43,7 +43,7 @@ from sim.errors import InputError, WorkError
 from sim.runs.executors import executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.manifest import versions
-from sim.runs.storage import atomic_path, write_text
+from sim.runs.storage import atomic_path, read_frame, write_text
 from sim.runs.tasks import Checkpoints, results_in_order
 from sim.scenario import config_hash
 
@@ -133,7 +133,7 @@ def _finished_fit(out: Path) -> tuple[dict, dict] | None:
 
 def read_fit(out: Path) -> FitResult:
     """A finished fit, read back from its folder."""
-    return FitResult(out, pd.read_parquet(out / "posterior.parquet"), pd.read_csv(out / "generations.csv"),
+    return FitResult(out, read_frame(out / "posterior.parquet"), pd.read_csv(out / "generations.csv"),
                      pd.read_csv(out / "predictive_monthly.csv"), pd.read_csv(out / "predictive_targets.csv"),
                      pd.read_csv(out / "scores.csv"))
 

@@ -34,7 +34,7 @@ from sim.runs.layout import RunLayout
 from sim.runs.manifest import read_json
 from sim.runs.reading import read_run_folder
 from sim.runs.runner import run
-from sim.runs.storage import write_json, write_text
+from sim.runs.storage import read_frame, write_json, write_text
 from sim.runs.summary import count_quantile, day_label
 from sim.scenario import Scenario, config_hash, load_scenario
 
@@ -64,7 +64,7 @@ class Arm:
         return RunLayout.of(self.scenario)
 
     def trials(self, columns: list[str]) -> pd.DataFrame:
-        return pd.read_parquet(self.folder / "trials.parquet", columns=columns)
+        return read_frame(self.folder / "trials.parquet", columns=columns)
 
 
 @dataclass

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.comparison.runner import NOT_COMPARABLE, arm_pairs
@@ -35,7 +37,7 @@ from sim.reports.numbers import interval as _interval
 from sim.reports.numbers import signed as _signed
 from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
-from sim.runs.storage import write_text
+from sim.runs.storage import read_table, write_text
 from sim.runs.summary import count_quantile
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.loading import to_plain
@@ -56,10 +58,10 @@ class _Arm:
     layout: RunLayout
 
     def column(self, name: str) -> np.ndarray:
-        return pq.read_table(self.path / "trials.parquet", columns=[name]).column(0).to_numpy()
+        return read_table(self.path / "trials.parquet", columns=[name]).column(0).to_numpy()
 
     def has_column(self, name: str) -> bool:
-        return name in pq.ParquetFile(self.path / "trials.parquet").schema_arrow.names
+        return name in pq.ParquetFile(self.path / "trials.parquet", pre_buffer=False).schema_arrow.names
 
 
 def write_compare_report(out: Path, *, manifest: dict) -> None:
@@ -235,8 +237,8 @@ def _fans(arms: list[_Arm], attack_series: list[str]) -> tuple[list[str], dict[s
         wanted = [s for s in attack_series if s in a.layout.monthly_series]
         q = None
         if wanted:
-            frame = pq.read_table(a.path / "monthly.parquet", columns=["month", "series", "count"],
-                                  filters=[("series", "in", wanted)]).to_pandas()
+            table = read_table(a.path / "monthly.parquet", columns=["month", "series", "count"])
+            frame = table.filter(pc.is_in(table["series"], pa.array(wanted))).to_pandas(use_threads=False)
             q = frame.groupby(["series", "month"], observed=True, sort=True)["count"].agg(
                 [lambda v, p=p: count_quantile(v.to_numpy(), p) for p in (0.05, 0.5, 0.95)])
             q.columns = [0.05, 0.5, 0.95]

@@ -21,7 +21,7 @@ from sim.reports import figures
 from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.run import require_files
-from sim.runs.storage import write_text
+from sim.runs.storage import read_frame, write_text
 from sim.scenario.loading import read_toml
 
 FIT_FILES = ("fit.toml", "posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv",
@@ -40,7 +40,7 @@ def write_fit_report(out: Path, targets) -> list[Path]:
     require_files(out, FIT_FILES, "calibration fit")
     fit_toml = read_fit_toml(out / "fit.toml")
     fit = {**fit_toml["fit"], "final_epsilon": float(fit_toml["fit"]["final_epsilon"])}  # "inf" is saved as text
-    posterior = pd.read_parquet(out / "posterior.parquet")
+    posterior = read_frame(out / "posterior.parquet")
     generations = _csv(out / "generations.csv", fit=str)
     monthly = _csv(out / "predictive_monthly.csv", month=str, series=str)
     checks = _csv(out / "predictive_targets.csv", target=str, kind=str, series=str, start=str, end=str, observation=str)

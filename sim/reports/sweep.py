@@ -106,9 +106,9 @@ def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
 def output_rows(path: Path, output: str) -> pd.DataFrame:
     """One output's rows of `points.parquet` in point order, read a row group at a time, so that
     a large sweep's whole table (every output's rows) is never in memory at once."""
-    file = pq.ParquetFile(path)
+    file = pq.ParquetFile(path, pre_buffer=False)
     parts = []
-    for batch in file.iter_batches():
+    for batch in file.iter_batches(use_threads=False):
         column = batch.column("output")
         if pa.types.is_dictionary(column.type):
             column = column.cast(pa.string())

@@ -30,7 +30,7 @@ from sim.runs.executors import executor_name, executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
 from sim.runs.outputs import RunWriter
-from sim.runs.storage import write_json
+from sim.runs.storage import read_frame, write_json
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
 from sim.scenario.loading import as_changes
@@ -54,11 +54,11 @@ class RunResult:
 
     @property
     def trials(self) -> pd.DataFrame:
-        return pd.read_parquet(self.out / "trials.parquet")
+        return read_frame(self.out / "trials.parquet")
 
     @property
     def monthly(self) -> pd.DataFrame:
-        return pd.read_parquet(self.out / "monthly.parquet")
+        return read_frame(self.out / "monthly.parquet")
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,18 @@ def write_arrays(path: Path, **arrays: np.ndarray) -> None:
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def read_table(path: Path, columns=None):
+    """A Parquet file (or some of its columns) as an Arrow table, read without Arrow's thread pools:
+    their threads still alive when the interpreter exits abort it ("terminate called without an
+    active exception", exit code 134), as `escsim validate` did now and then."""
+    import pyarrow.parquet as pq
+
+    # ParquetFile, not read_table: the dataset reader behind read_table starts an I/O thread even then.
+    return pq.ParquetFile(path, pre_buffer=False).read(columns=columns, use_threads=False)
+
+
+def read_frame(path: Path, columns=None):
+    """`read_table` as a pandas DataFrame (converted without threads too)."""
+    return read_table(path, columns).to_pandas(use_threads=False)

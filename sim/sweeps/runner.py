@@ -35,7 +35,7 @@ from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.outputs import PARQUET_OPTIONS, scenario_toml
-from sim.runs.storage import atomic_path, write_json, write_text
+from sim.runs.storage import atomic_path, read_frame, write_json, write_text
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import config_hash
 from sim.scenario.loading import as_changes
@@ -59,7 +59,7 @@ class SweepResult:
 
     @property
     def points(self) -> pd.DataFrame:
-        return pd.read_parquet(self.out / "points.parquet")
+        return read_frame(self.out / "points.parquet")
 
 
 def points_per_task(trials_per_point: int) -> int:
@@ -172,7 +172,7 @@ def point_outputs(path: Path, outputs: list[str], size: int) -> tuple[dict, dict
     from `points.parquet` a row group at a time: three floats per point and output are held,
     not the file's table (which, with its parameter columns, weighs ten times more)."""
     y, lo, hi = ({o: np.full(size, np.nan) for o in outputs} for _ in range(3))
-    for batch in pq.ParquetFile(path).iter_batches(columns=["point", "output", "estimate", "lo", "hi"]):
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(columns=["point", "output", "estimate", "lo", "hi"], use_threads=False):
         point = batch.column("point").to_numpy()
         column = batch.column("output")
         if pa.types.is_dictionary(column.type):
