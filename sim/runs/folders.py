@@ -98,8 +98,9 @@ def folder_error(out: Path, e: OSError, option: str = "--out") -> InputError:
                errno.EPERM: "not writable (operation not permitted)", errno.ENOTDIR: "under a file, not a folder",
                errno.ENAMETOOLONG: "a name too long for the file system", errno.ENOSPC: "on a full disk",
                errno.EDQUOT: "over the disk quota"}
-    reason = reasons.get(e.errno, e.strerror or type(e).__name__)
-    return InputError(f"error: {option} {out}: expected a folder escsim can write in, found it {reason} "
+    reason = reasons.get(e.errno)
+    found = f"it {reason}" if reason else f"{(e.strerror or type(e).__name__).lower()} when making or writing it"
+    return InputError(f"error: {option} {out}: expected a folder escsim can write in, found {found} "
                       f"({e.filename or out})")
 
 
