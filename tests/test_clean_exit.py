@@ -28,18 +28,20 @@ RUNS = 48  # each of the two files 24 times, two at a time
 def test_loading_a_calibrated_scenario_leaves_no_reading_threads_behind():
     """Deterministic: the threads a process has before and after reading the baseline's posterior
     (Arrow's own allocator thread and numpy's are started first, by importing them)."""
-    code = (
-        "import os, numpy, pyarrow.parquet\n"
-        "from sim.scenario import load_scenario\n"
-        "def threads(): return len(os.listdir(f'/proc/{os.getpid()}/task'))\n"
-        "before = threads()\n"
-        f"load_scenario({str(SCENARIOS / 'baseline.toml')!r})\n"
-        "print(before, threads())\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    started = threads_left_by("from sim.scenario import load_scenario\n"
+                              f"load_scenario({str(SCENARIOS / 'baseline.toml')!r})\n")
+    assert started == 0, f"{started} threads started by loading the scenario are still alive"
+
+
+def threads_left_by(code: str, setup: str = "") -> int:
+    """How many more threads a fresh process has after running `code` than before (the libraries that
+    start threads of their own on import, Arrow's allocator and numpy's, are imported first)."""
+    script = ("import os, numpy, pyarrow.parquet, pandas\n" + setup +
+              "def threads(): return len(os.listdir(f'/proc/{os.getpid()}/task'))\n"
+              "before = threads()\n" + code + "print(threads() - before)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    before, after = map(int, done.stdout.split())
-    assert after == before, f"{after - before} threads started by loading the scenario are still alive"
+    return int(done.stdout.split()[-1])
 
 
 def test_validate_of_a_bad_calibrated_scenario_always_exits_2(tmp_path):
@@ -68,20 +70,9 @@ def test_reading_results_back_leaves_no_reading_threads_behind(tmp_path):
 
     for name in ("a", "b"):
         sim.run(SCENARIOS / "baseline.toml", trials=30, seed=3, workers=1, out=tmp_path / name, progress=False)
-    code = (
-        "import os, numpy, pyarrow.parquet, pandas\n"
-        "from pathlib import Path\n"
-        "import sim\n"
-        "from sim.runs.runner import RunResult\n"
-        "from sim.calibration.fit import FitResult\n"
-        "def threads(): return len(os.listdir(f'/proc/{os.getpid()}/task'))\n"
-        "before = threads()\n"
+    started = threads_left_by(
         f"run = RunResult(Path({str(tmp_path / 'a')!r}), None, {{}})\n"
         "run.trials, run.monthly\n"
-        f"sim.compare([{str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r}], out={str(tmp_path / 'c')!r}, progress=False)\n"
-        "print(before, threads())\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    before, after = map(int, done.stdout.split())
-    assert after == before, f"{after - before} threads started by reading results are still alive"
+        f"sim.compare([{str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r}], out={str(tmp_path / 'c')!r}, progress=False)\n",
+        setup="from pathlib import Path\nimport sim\nfrom sim.runs.runner import RunResult\n")
+    assert started == 0, f"{started} threads started by reading results are still alive"
