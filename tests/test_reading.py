@@ -144,3 +144,34 @@ def test_an_intact_run_folder_rebuilds_as_before(folders, tmp_path):
     result = CliRunner().invoke(main, ["report", str(run)])
     assert result.exit_code == 0, result.output
     assert (run / "report.md").read_bytes() == before
+
+
+def _posterior_weights_negative(path: Path) -> None:
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("weight")
+    pq.write_table(table.set_column(i, "weight", pa.array(-table.column(i).to_numpy(), pa.float64())), path)
+
+
+FIT = {
+    ("posterior.parquet", "truncated"): _truncate,
+    ("posterior.parquet", "garbage"): _garbage,
+    ("posterior.parquet", "text column"): lambda p: pq.write_table(pa.table({"weight": ["x"], "distance": [1.0]}), p),
+    ("posterior.parquet", "negative weights"): _posterior_weights_negative,
+    ("generations.csv", "garbage"): _garbage,
+    ("generations.csv", "other columns"): lambda p: p.write_text("a,b\n1,2\n"),
+    ("predictive_monthly.csv", "truncated"): _truncate,
+    ("predictive_targets.csv", "text for numbers"): lambda p: p.write_text(
+        p.read_text().replace(",True,", ",maybe,", 1).replace(",False,", ",maybe,", 1)),
+    ("scores.csv", "other columns"): lambda p: p.write_text("x\n1\n"),
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), list(FIT), ids=[f"{n}-{k}" for n, k in FIT])
+def test_a_damaged_fit_folder_is_refused_by_report(tmp_path, monkeypatch, name, kind):
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)  # the fit names its targets file from the repository's root
+    fit = tmp_path / "fit"
+    shutil.copytree(ROOT / "calibration" / "fits" / "default", fit)
+    FIT[name, kind](fit / name)
+    _refused(CliRunner().invoke(main, ["report", str(fit)]), fit / name)

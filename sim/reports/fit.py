@@ -40,12 +40,18 @@ def write_fit_report(out: Path, targets) -> list[Path]:
     require_files(out, FIT_FILES, "calibration fit")
     fit_toml = read_fit_toml(out / "fit.toml")
     fit = {**fit_toml["fit"], "final_epsilon": float(fit_toml["fit"]["final_epsilon"])}  # "inf" is saved as text
-    posterior = read_frame(out / "posterior.parquet")
-    generations = _csv(out / "generations.csv", fit=str)
-    monthly = _csv(out / "predictive_monthly.csv", month=str, series=str)
-    checks = _csv(out / "predictive_targets.csv", target=str, kind=str, series=str, start=str, end=str, observation=str)
-    scores = _csv(out / "scores.csv", target=str, forecaster=str)
     names = targets.parameter_names
+    posterior = _posterior(out / "posterior.parquet", names)
+    generations = _csv(out / "generations.csv")
+    monthly = _csv(out / "predictive_monthly.csv")
+    checks = _csv(out / "predictive_targets.csv")
+    scores = _csv(out / "scores.csv")
+    counted = {c.series for c in targets.spec.counts.values()}
+    if len(set(monthly.groupby("series", sort=False).month.apply(tuple))) > 1 or not counted <= set(monthly.series) \
+            or monthly[["month", "series", "mean", "q05", "q25", "q50", "q75", "q95"]].isna().any(axis=None):
+        raise InputError(f"error: {out / 'predictive_monthly.csv'}: expected every month of the replay for each series "
+                         f"the targets count ({', '.join(sorted(counted))}), the same months for each, found a table "
+                         "cut short or with missing values; run the fit again")
     if list(posterior.columns) != [*names, "weight", "distance"]:
         raise InputError(f"error: {targets.path}: parameters: expected those of the fit in {out} "
                          f"({', '.join(c for c in posterior.columns if c not in ('weight', 'distance'))}), "
@@ -121,12 +127,59 @@ def _targets_path(out: Path, recorded: str) -> Path:
                      "the report")
 
 
-def _csv(path: Path, **text) -> pd.DataFrame:
-    """A table of the fit, text columns as text (a target may be called "NA"); no rows (no scores) as empty."""
+# The tables of a fit folder that its report reads: their columns in order, and which hold text
+# (the others hold numbers or, for the `consistent_90` and `covered_90` flags, booleans).
+FIT_TABLES = {
+    "generations.csv": (("fit", "generation", "epsilon", "particles", "simulations", "proposals", "acceptance", "ess"),
+                        ("fit",)),
+    "predictive_monthly.csv": (("month", "series", "mean", "q05", "q25", "q50", "q75", "q95", "observed_lo",
+                                "observed_hi"), ("month", "series")),
+    "predictive_targets.csv": (("target", "kind", "series", "start", "end", "observation", "observed_lo", "observed_hi",
+                                "mean", "q05", "q50", "q95", "consistent_90", "p_observed"),
+                               ("target", "kind", "series", "start", "end", "observation")),
+    "scores.csv": (("target", "forecaster", "observed", "forecast_mean", "q05", "q95", "crps", "interval_score_90",
+                    "covered_90", "pit"), ("target", "forecaster")),
+}
+
+
+def _csv(path: Path) -> pd.DataFrame:
+    """A table of the fit, checked for the columns `FIT_TABLES` gives it, text columns read as text (a
+    target may be called "NA"); no rows (no scores) as empty. A table that is not one is an InputError
+    naming the file, never quoting it."""
+    columns, text = FIT_TABLES[path.name]
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, str))
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=list(columns))
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        table = None
+    wrong = table is None or tuple(table.columns) != columns or any(
+        not (pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]))
+        for c in columns if c not in text)
+    if wrong:
+        raise InputError(f"error: {path}: expected the table escsim calibrate writes there (columns "
+                         f"{', '.join(columns)}; numbers except {', '.join(text)}), found a file that is not one or "
+                         "holds other columns or values; run the fit again")
+    return table
+
+
+def _posterior(path: Path, names: list[str]) -> pd.DataFrame:
+    """A fit's particles: a number per parameter, weight and distance, weights that can be normalised."""
+    import pyarrow as pa
+
+    from sim.runs.reading import open_parquet
+
+    schema = open_parquet(path, "the posterior of a calibration fit").schema_arrow
+    if not {"weight", "distance"} <= set(schema.names) or not all(pa.types.is_floating(f.type) for f in schema):
+        raise InputError(f"error: {path}: expected the particles of a fit (a number per parameter, weight and "
+                         "distance), found other columns or types; run the fit again")
+    posterior = read_frame(path)
+    weights = posterior["weight"].to_numpy(dtype=float)
+    if len(posterior) == 0 or not np.isfinite(posterior.to_numpy(dtype=float)).all() or (weights < 0).any() \
+            or weights.sum() <= 0:
+        raise InputError(f"error: {path}: expected particles with finite values and non-negative weights that sum "
+                         f"to more than 0, found {len(posterior):,} particles that do not; run the fit again")
+    return posterior
 
 
 def _check_row(t) -> dict:
