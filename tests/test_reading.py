@@ -175,3 +175,23 @@ def test_a_damaged_fit_folder_is_refused_by_report(tmp_path, monkeypatch, name, 
     shutil.copytree(ROOT / "calibration" / "fits" / "default", fit)
     FIT[name, kind](fit / name)
     _refused(CliRunner().invoke(main, ["report", str(fit)]), fit / name)
+
+
+SWEEP = {
+    ("sensitivity.csv", "garbage"): _garbage,
+    ("sensitivity.csv", "text for numbers"): lambda p: p.write_text(
+        "output,parameter,index,estimate,lo,hi,interval,note\na,b,swing,x,1,2,,\n"),
+    ("points.parquet", "truncated"): _truncate,
+    ("points.parquet", "rows missing"): _table_change(lambda t: t.slice(0, t.num_rows - 1)),
+    ("manifest.json", "kind only"): lambda p: p.write_text('{"kind": "sweep"}'),
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), list(SWEEP), ids=[f"{n}-{k}" for n, k in SWEEP])
+def test_a_damaged_sweep_folder_is_refused_by_report(tmp_path, name, kind):
+    from tests.test_sweeps import TINY_PARAMETERS, write_spec
+
+    spec = write_spec(tmp_path, "oat", 2, {"rate": TINY_PARAMETERS["rate"]}, ["mean_attacks_on_s"], trials_per_point=10)
+    sim.sweep(spec, workers=1, out=tmp_path / "sweep", progress=False)
+    SWEEP[name, kind](tmp_path / "sweep" / name)
+    _refused(CliRunner().invoke(main, ["report", str(tmp_path / "sweep")]), tmp_path / "sweep" / name)

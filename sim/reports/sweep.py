@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sim.errors import InputError
 from sim.reports import markdown as md
 from sim.reports import sweep_figures as figs
 from sim.reports.figures import BLUE, GREY
@@ -60,13 +61,31 @@ SCATTER_SEED = 20240604
 REPORT_FILES = ("report.html", "report.md", "parameters.csv")
 
 
+SENSITIVITY_COLUMNS = ("output", "parameter", "index", "estimate", "lo", "hi")  # then interval and note
+
+
+def _sensitivity(path: Path) -> pd.DataFrame:
+    """A sweep's `sensitivity.csv`, checked for its columns (estimate, lo, hi numbers); one written
+    before it had `interval` and `note` gets them empty. A file that is not one is an InputError."""
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                            dtype={"output": str, "parameter": str, "index": str, "interval": str, "note": str})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        table = None
+    if table is not None and "note" not in table:  # a folder written before sensitivity.csv had notes
+        table = table.assign(interval="", note="")
+    if table is None or tuple(table.columns) != (*SENSITIVITY_COLUMNS, "interval", "note") or not all(
+            pd.api.types.is_numeric_dtype(table[c]) for c in ("estimate", "lo", "hi")):
+        raise InputError(f"error: {path}: expected the table escsim sweep writes there (columns "
+                         f"{', '.join(SENSITIVITY_COLUMNS)}, interval, note; estimate, lo and hi numbers), found a "
+                         "file that is not one or holds other columns or values; run the sweep again")
+    return table
+
+
 def write_sweep_report(out: Path, *, manifest: dict) -> list[Path]:
     """Write the report files (`REPORT_FILES`) of a sweep folder from its saved files; return their paths."""
     out = Path(out)
-    sensitivity = pd.read_csv(out / "sensitivity.csv", keep_default_na=False, na_values=[""],
-                              dtype={"output": str, "parameter": str, "index": str, "interval": str, "note": str})
-    if "note" not in sensitivity:  # a folder written before sensitivity.csv had notes
-        sensitivity = sensitivity.assign(note="", interval="")
+    sensitivity = _sensitivity(out / "sensitivity.csv")
     sensitivity["note"] = sensitivity["note"].fillna("").astype(str)
     sensitivity["interval"] = sensitivity["interval"].fillna("").astype(str)
     scenario = load_scenario(out / "scenario.toml")
