@@ -336,3 +336,84 @@ def test_a_restraint_that_does_not_redirect_holds_effort_back():
     t = Trials(s, N)
     assert_mean(t.count("attacks_on_s"), mu_a * (horizon - 5.0))
     assert_mean(t.count("attacks_on_t"), mu_b * (horizon - 10.0))
+
+
+# --- heavy-tailed harm: negative binomial casualties ---------------------------------------------
+
+
+def _negative_binomial_sample(mean: float, k: float, n: int, seed: int = 7) -> np.ndarray:
+    from sim.model.streams import Stream
+
+    stream = Stream(seed)
+    return np.array([stream.negative_binomial(mean, k) for _ in range(n)])
+
+
+def test_negative_binomial_casualties_have_the_mean_variance_and_tail_of_scipys():
+    """The sampler against scipy.stats.nbinom (n = k, p = k/(k+m)): the mean, the variance (its
+    standard error from the fourth central moment), the chance of a mass-casualty draw, and the
+    whole distribution by chi-square; a heavy tail (k = 0.1) and a mild one (k = 5)."""
+    n = 200_000
+    for mean, k in ((0.5, 0.1), (3.0, 5.0)):
+        x = _negative_binomial_sample(mean, k, n)
+        law = stats.nbinom(k, k / (k + mean))
+        assert_mean(x, mean)
+        var = law.var()
+        mu4 = law.moment(4) - 4 * law.mean() * law.moment(3) + 6 * law.mean() ** 2 * law.moment(2) - 3 * law.mean() ** 4
+        assert abs(x.var(ddof=1) - var) <= 4.5 * math.sqrt((mu4 - var**2) / n), (mean, k)
+        for t in (5, 10, 20):
+            p = law.sf(t - 1)  # P(X ≥ t)
+            assert abs((x >= t).mean() - p) <= 4.5 * math.sqrt(p * (1 - p) / n) + 1e-12, (mean, k, t)
+        top = int(law.ppf(0.999))
+        edges = np.arange(0, top + 1)
+        observed = np.array([(x == j).sum() for j in edges[:-1]] + [(x >= top).sum()])
+        expected = np.append(law.pmf(edges[:-1]), law.sf(top - 1)) * n
+        assert stats.chisquare(observed, expected).pvalue > 1e-4, (mean, k)
+
+
+def test_a_huge_negative_binomial_mean_is_drawn_by_numpys_sampler_with_the_same_law():
+    """Above LARGE_MEAN (inversion would take about `mean` steps per draw), and where P(0) underflows."""
+    n = 4000
+    for mean, k in ((1e6, 60.0), (50.0, 1e5)):
+        x = _negative_binomial_sample(mean, k, n)
+        law = stats.nbinom(k, k / (k + mean))
+        assert_mean(x, mean)
+        assert abs(x.var(ddof=1) / law.var() - 1) < 0.15
+
+
+def test_overdispersed_casualties_per_hit_reach_the_model_as_drawn():
+    """Through a trial: given a trial's H hits, its casualties are a sum of H negative binomials,
+    mean H·κ and variance H·κ + H·κ²/k; a Poisson would give variance H·κ only (a third of it here)."""
+    rate, horizon, kappa, k = 2.0, 30.0, 1.0, 0.5
+    s = make_scenario({
+        "weapons": {"drone": {"p_hit": 1.0, "casualties_per_hit": kappa, "casualties_dispersion": k}},
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": rate}}}, "s": {"interception": {"drone": 0.0}}},
+    }, horizon_days=horizon)
+    t = Trials(s, N)
+    hits, casualties = t.count("hits_on_s").astype(float), t.count("casualties_on_s").astype(float)
+    assert_mean(casualties - hits * kappa, 0.0)
+    residual = (casualties - hits * kappa) ** 2
+    expected = hits * kappa + hits * kappa**2 / k
+    assert_mean(residual - expected, 0.0)
+
+
+def test_a_strike_and_a_salvo_draw_overdispersed_casualties_too():
+    """A strike without a salvo: one negative binomial; a salvo of h hits: one of mean h·κ and shape h·k.
+    Seen through milestones on the strike's casualties: P(at least t) against the law's tail."""
+    tails = (1, 5, 15, 30)
+
+    def reached(strike: dict) -> list[float]:
+        s = make_scenario({
+            "weapons": {"ballistic_missile": {"p_hit": 1.0, "casualties_per_hit": 2.0, "casualties_dispersion": 0.5}},
+            "actors": {"s": {"interception": {"ballistic_missile": 0.0}}, "p": {"kind": "patron"}},
+            "shocks": {"strike": {"day": 1.0, "effects": [{"type": "strike", "by": "p", "on": "s", "at": "s", **strike}]}},
+            "milestones": {f"at_least_{c}": {"when": {"by": ["p"], "min_casualties": c}} for c in tails},
+            "ladder": ["first_attack", *(f"at_least_{c}" for c in tails)],
+        }, horizon_days=10.0)
+        t = Trials(s, N)
+        return [float((~np.isnan(t.day(f"at_least_{c}"))).mean()) for c in tails]
+
+    for strike, law in (({"casualties_mean": 3.0, "casualties_dispersion": 1.0}, stats.nbinom(1.0, 1.0 / 4.0)),
+                        ({"salvo": {"ballistic_missile": 4}}, stats.nbinom(2.0, 2.0 / 10.0))):  # 4 hits: mean 8, k 2
+        for c, share in zip(tails, reached(strike), strict=True):
+            p = law.sf(c - 1)
+            assert abs(share - p) <= 4.5 * math.sqrt(p * (1 - p) / N), (strike, c, share, p)

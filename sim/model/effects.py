@@ -27,13 +27,15 @@ class Effect:
 
 
 class Strike(Effect):
-    __slots__ = ("route_key", "on", "capacity_loss", "casualties_mean", "death_share", "salvo", "series")
+    __slots__ = ("route_key", "on", "capacity_loss", "casualties_mean", "casualties_k", "death_share", "salvo",
+                 "series")
 
     def __init__(self, blueprint, by: str, spec):
         self.route_key = tuple(strike_incident(spec, by))
         self.on = spec.on
         self.capacity_loss = spec.capacity_loss
         self.casualties_mean = spec.casualties_mean
+        self.casualties_k = spec.casualties_dispersion  # None: Poisson
         self.death_share = spec.death_share
         defence = blueprint.defence.get(spec.on)
         index = blueprint.arsenal.index
@@ -53,7 +55,8 @@ class Strike(Effect):
                 deaths += d
         else:
             hits = 1
-            casualties = stream.poisson(self.casualties_mean)
+            casualties = stream.poisson(self.casualties_mean) if self.casualties_k is None else \
+                stream.negative_binomial(self.casualties_mean, self.casualties_k)
             deaths = stream.binomial(casualties, self.death_share)
         militia = world.militias.get(self.on)
         if militia is not None and self.capacity_loss > 0.0:

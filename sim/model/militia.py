@@ -140,7 +140,7 @@ class AttackChannel:
     """A militia's attacks on one target, sampled by Ogata thinning in one SimPy process."""
 
     __slots__ = (
-        "militia", "target", "world", "env", "stream", "base", "hit_cum", "casualties_mean",
+        "militia", "target", "world", "env", "stream", "base", "hit_cum", "casualties_mean", "casualties_k",
         "death_share", "beta", "excitation", "excite_t", "excites", "self_jump", "restraint",
         "restraint_end", "restraint_episode", "redirectable", "redirect_gap", "redirect_t", "redirect_target",
         "route", "deposits", "milestones_all", "milestones_any", "series", "counts",
@@ -148,7 +148,7 @@ class AttackChannel:
     )
 
     def __init__(self, militia: Militia, target: str, world, stream, base_rate, hit_cum,
-                 casualties_mean, death_share, beta, route, series):
+                 casualties_mean, casualties_k, death_share, beta, route, series):
         self.militia = militia
         self.target = target
         self.world = world
@@ -157,6 +157,7 @@ class AttackChannel:
         self.base = base_rate
         self.hit_cum = hit_cum
         self.casualties_mean = casualties_mean
+        self.casualties_k = casualties_k  # per weapon: a negative binomial's shape, None for Poisson
         self.death_share = death_share
         self.beta = beta
         self.excitation = 0.0
@@ -393,7 +394,9 @@ class AttackChannel:
         while u >= hit_cum[w]:
             w += 1
         stream = self.stream
-        casualties = stream.poisson(self.casualties_mean[w])
+        k = self.casualties_k[w]
+        casualties = stream.poisson(self.casualties_mean[w]) if k is None else \
+            stream.negative_binomial(self.casualties_mean[w], k)
         deaths = stream.binomial(casualties, self.death_share[w]) if casualties else 0
         self.record(now, 1, casualties, deaths)
         m = self.militia

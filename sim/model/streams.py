@@ -75,6 +75,28 @@ class Stream:
                 break
         return k
 
+    def negative_binomial(self, mean: float, k: float) -> int:
+        """A negative binomial count of mean `mean` and shape `k` (variance mean + mean²/k; the
+        Poisson as k → ∞) by inversion of one uniform (exact), from P(0) = (k/(k+mean))^k and
+        P(j+1) = P(j)·(j+k)/(j+1)·mean/(k+mean); above `LARGE_MEAN`, or where P(0) would
+        underflow, by a legacy numpy sampler seeded from one uniform."""
+        if mean <= 0.0:
+            return 0
+        q = mean / (k + mean)
+        p0 = k * math.log1p(-q)
+        if mean > LARGE_MEAN or p0 < -LARGE_MEAN:  # inversion would take ~mean steps, or P(0) underflow
+            return int(self._large().negative_binomial(k, 1.0 - q))
+        u = self.uniform()
+        j, p = 0, math.exp(p0)
+        cdf = p
+        while u > cdf:
+            p *= (j + k) / (j + 1) * q
+            j += 1
+            cdf += p
+            if p == 0.0:  # the tail underflowed
+                break
+        return j
+
     def binomial(self, n: int, p: float) -> int:
         """Binomial(n, p) by inversion of one uniform (exact; n·p is small here), falling back
         to n Bernoulli draws when n·p is large, and for more than `MAX_BERNOULLI` of them to a

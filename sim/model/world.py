@@ -38,14 +38,22 @@ class Arsenal:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.p_hit = [w.p_hit for w in weapons.values()]
         self.casualties_mean = [w.casualties_per_hit for w in weapons.values()]
+        self.casualties_k = [w.casualties_dispersion for w in weapons.values()]  # None: Poisson
         self.death_share = [w.death_share for w in weapons.values()]
 
     def volley(self, w: int, count: int, p_intercept: float, stream) -> tuple[int, int, int]:
         """(hits, casualties, deaths) of `count` projectiles of weapon w, each intercepted,
         missing or hitting independently: hits are binomial, and the casualties of h hits,
-        a sum of h Poisson draws, are Poisson with h times the mean."""
+        a sum of h Poisson draws, are Poisson with h times the mean (negative binomial with h times
+        the mean and h times the shape: a sum of h of them of one shape)."""
         hits = stream.binomial(count, (1.0 - p_intercept) * self.p_hit[w])
-        casualties = stream.poisson(hits * self.casualties_mean[w]) if hits else 0
+        k = self.casualties_k[w]
+        if not hits:
+            casualties = 0
+        elif k is None:
+            casualties = stream.poisson(hits * self.casualties_mean[w])
+        else:
+            casualties = stream.negative_binomial(hits * self.casualties_mean[w], hits * k)
         return hits, casualties, stream.binomial(casualties, self.death_share[w])
 
 
@@ -362,7 +370,7 @@ class World:
             for ch in plan.channels:
                 m.channels[ch.target] = AttackChannel(
                     m, ch.target, self, self.streams.keyed(ch.stream), ch.rate_per_day, ch.hit_cum,
-                    bp.arsenal.casualties_mean, bp.arsenal.death_share, plan.beta,
+                    bp.arsenal.casualties_mean, bp.arsenal.casualties_k, bp.arsenal.death_share, plan.beta,
                     self.route(*ch.route), ch.series,
                 )
         for name, target, other, jump in bp.excitation:

@@ -96,7 +96,10 @@ class Weapon(Strict):
 
     p_hit: Probability = Field(description="Probability that a projectile not intercepted hits.")
     casualties_per_hit: NonNegative = Field(0.0,
-        description="Mean casualties (killed or wounded) per hit; casualties are Poisson.")
+        description="Mean casualties (killed or wounded) per hit.")
+    casualties_dispersion: Positive | None = Field(None,
+        description="Shape k of a negative binomial number of casualties per hit (variance mean + mean²/k: the "
+                    "smaller, the heavier the tail of mass-casualty hits); absent: Poisson.")
     death_share: Probability = Field(0.0, description="Probability that each casualty is a death.")
 
 
@@ -180,7 +183,7 @@ class StrikeEffect(Strict):
 
     `capacity_loss` is the share of the target militia's capacity destroyed; a `salvo` sends
     that many weapons of each type through the target's defences, otherwise casualties are
-    Poisson with mean `casualties_mean`.
+    Poisson with mean `casualties_mean` (negative binomial with `casualties_dispersion`).
     """
 
     type: Literal["strike"] = Field(description="The kind of effect: strike.")
@@ -190,7 +193,10 @@ class StrikeEffect(Strict):
     at: Name = Field(description="Where the strike lands (a location name, matched by filters' at).")
     capacity_loss: Probability = Field(0.0,
         description="Share of the struck militia's capacity destroyed (0 for a strike on a state).")
-    casualties_mean: NonNegative = Field(0.0, description="Mean casualties of a strike without a salvo (Poisson).")
+    casualties_mean: NonNegative = Field(0.0, description="Mean casualties of a strike without a salvo.")
+    casualties_dispersion: Positive | None = Field(None,
+        description="Shape k of a negative binomial number of casualties of a strike without a salvo (variance "
+                    "mean + mean²/k); absent: Poisson.")
     death_share: Probability = Field(0.0,
         description="Probability that each casualty of a strike without a salvo is a death.")
     salvo: dict[Name, Count] = Field(default_factory=dict,
