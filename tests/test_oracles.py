@@ -417,3 +417,28 @@ def test_a_strike_and_a_salvo_draw_overdispersed_casualties_too():
         for c, share in zip(tails, reached(strike), strict=True):
             p = law.sf(c - 1)
             assert abs(share - p) <= 4.5 * math.sqrt(p * (1 - p) / N), (strike, c, share, p)
+
+
+def test_a_pause_of_exponential_length_ends_as_drawn():
+    """A pause (a restraint to 0 from day 0) whose length is drawn, exponential of mean d: the first
+    attack comes at D + E, D ~ Exp(1/d) and E ~ Exp(r) the wait at rate r after it, so
+    P(first attack > t) = (r·e^(−t/d) − (1/d)·e^(−r·t)) / (r − 1/d)."""
+    rate, mean = 5.0, 10.0
+    s = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": rate}}}},
+        "shocks": {"pause": {"day": 0.0, "effects": [{"type": "restrain", "militias": ["m"], "front": "s", "factor": 0.0,
+                                                      "duration_days": mean, "duration": "exponential",
+                                                      "redirect": False}]}},
+    }, horizon_days=80.0)
+    first = Trials(s, N).day("first_attack")
+    a = 1.0 / mean
+    for t in (2.0, 5.0, 10.0, 20.0, 40.0):
+        p = (rate * math.exp(-a * t) - a * math.exp(-rate * t)) / (rate - a)
+        share = float((np.nan_to_num(first, nan=np.inf) > t).mean())
+        assert abs(share - p) <= 4.5 * math.sqrt(p * (1 - p) / N), (t, share, p)
+    fixed = make_scenario({
+        "actors": {"m": {"attacks": {"s": {"rate_per_day": rate}}}},
+        "shocks": {"pause": {"day": 0.0, "effects": [{"type": "restrain", "militias": ["m"], "front": "s", "factor": 0.0,
+                                                      "duration_days": mean, "redirect": False}]}},
+    }, horizon_days=80.0)
+    assert (Trials(fixed, 200).day("first_attack") >= mean).all()  # fixed: never before the pause ends

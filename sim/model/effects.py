@@ -91,17 +91,19 @@ class Surge(Effect):
 
 
 class Restraint(Effect):
-    __slots__ = ("militias", "front", "factor", "duration_days", "redirect")
+    __slots__ = ("militias", "front", "factor", "duration_days", "drawn", "redirect")
 
     def __init__(self, spec):
         self.militias = list(spec.militias)
         self.front, self.factor, self.duration_days = spec.front, spec.factor, spec.duration_days
+        self.drawn = spec.duration == "exponential"  # one length per application, shared by its militias
         self.redirect = spec.redirect
 
     def apply(self, world, stream) -> None:
         now = world.env.now
+        duration = self.duration_days * stream.exponential() if self.drawn else self.duration_days
         for name in self.militias:
-            world.militias[name].restrain(now, self.front, self.factor, self.duration_days, self.redirect)
+            world.militias[name].restrain(now, self.front, self.factor, duration, self.redirect)
 
 
 def compile_effect(blueprint, spec, owner: str | None):

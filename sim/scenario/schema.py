@@ -239,7 +239,10 @@ class RestrainEffect(Strict):
         description="Militias restrained (a rule's: proxies of its patron); each must attack the front.")
     front: Name = Field(description="The target state whose front is restrained.")
     factor: Probability = Field(description="Multiplier of the militias' rates on the front (0 closes it).")
-    duration_days: Days = Field(description="How long the restraint lasts, in days.")
+    duration_days: Days = Field(description="How long the restraint lasts, in days (with duration = \"exponential\": its mean).")
+    duration: Literal["fixed", "exponential"] = Field("fixed",
+        description="fixed: the restraint lasts exactly duration_days; exponential: each time the effect happens its "
+                    "length is drawn, exponential with mean duration_days (a pause as likely to end on any day).")
     redirect: bool = Field(True,
         description="Whether a share of the suppressed effort moves to the militia's other fronts (its `redirect` table); false for a pause that holds everywhere, such as a truce.")
 
