@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import sim
 from sim.cli import main
 from tests.conftest import ROOT
+from tests.test_compare import variant
 
 TINY = ROOT / "tests" / "data" / "tiny.toml"
 
@@ -37,12 +38,6 @@ when = { by = ["second_front"], on = ["s"], min_hits = 1 }
 [append]
 ladder = ["second_front_hit"]
 """
-
-
-def variant(folder, name: str, body: str):
-    path = folder / f"{name}.toml"
-    path.write_text(f'extends = "{TINY}"\n\n[scenario]\nname = "{name}"\n\n{body}\n')
-    return path
 
 
 @pytest.fixture(scope="module")
