@@ -271,6 +271,25 @@ CASES = [
                  id="excitation-from-militia-that-never-attacks"),
     pytest.param(override(HOUTHIS + "[actors.houthis.redirect]\nshare = 0.5\nramp_days = 10\n"), "child.toml",
                  "actors.houthis.redirect: ", ("at least two fronts", "found houthis with 1"), id="redirect-with-one-front"),
+    # 11. what a shock's pressure or a casualty spread needs
+    pytest.param(override('[shocks.lull]\nday = 10\npressure = { actor = "iran", harm = "war_risk", per_unit = 0.01 }\n'
+                          'effects = [{ type = "surge", on = ["iri"], amplitude = 1.0, decay_days = 5 }]\n'), "child.toml",
+                 "shocks.lull: ", ("expected pressure only on a random shock", "found day"), id="pressure-on-scheduled-shock"),
+    pytest.param(override('[shocks.lull]\nrate_per_day = 0.01\npressure = { actor = "iran", harm = "war_rsk", per_unit = 0.01 }\n'
+                          'effects = [{ type = "surge", on = ["iri"], amplitude = 1.0, decay_days = 5 }]\n'), "child.toml",
+                 "shocks.lull.pressure.harm: ", ("expected a harm account of iran", "did you mean 'war_risk'?"),
+                 id="pressure-account-misspelt"),
+    pytest.param(override('[shocks.lull]\nrate_per_day = 0.01\npressure = { actor = "iri", harm = "war_risk", per_unit = 0.01 }\n'
+                          'effects = [{ type = "surge", on = ["iri"], amplitude = 1.0, decay_days = 5 }]\n'), "child.toml",
+                 "shocks.lull.pressure.actor: ", ("expected a state or patron with harm accounts", "found 'iri'"),
+                 id="pressure-on-a-militia"),
+    pytest.param(override('[weapons.rocket]\ncasualties_per_hit = 0.0\ncasualties_dispersion = 0.5\n'), "child.toml",
+                 "weapons.rocket: ", ("casualties_dispersion only with casualties_per_hit above 0", "found casualties_per_hit 0"),
+                 id="dispersion-without-casualties"),
+    pytest.param(override(SHOCK_EFFECT.format('{ type = "strike", by = "iran", on = "israel", at = "israel", '
+                                              'salvo = { ballistic_missile = 5 }, casualties_dispersion = 0.5 }')),
+                 "child.toml", "shocks.x.effects[0]: ", ("only on a strike without a salvo", "found a salvo"),
+                 id="strike-dispersion-with-salvo"),
     pytest.param(edit("weapons = { drone = 0.6, rocket = 0.4 }", "weapons = { drone = 0.6, rockt = 0.4 }"), "bad.toml",
                  "actors.iri.attacks.us.weapons.rockt: ", ("expected a weapon", "did you mean 'rocket'?"), id="weapon-misspelt"),
     pytest.param(edit('  "regional_war",\n]', '  "regional_wr",\n]'), "bad.toml",

@@ -442,3 +442,46 @@ def test_a_pause_of_exponential_length_ends_as_drawn():
                                                       "duration_days": mean, "redirect": False}]}},
     }, horizon_days=80.0)
     assert (Trials(fixed, 200).day("first_attack") >= mean).all()  # fixed: never before the pause ends
+
+
+def _pressured(base: float, per_unit: float, memory: dict, horizon: float):
+    """A state whose harm account takes 10 at forced attacks on days 10 and 30 (the militia attacks
+    on no other day), and a random shock (a strike on the militia) at rate base + per_unit × H(t)."""
+    forced = {"type": "attack", "by": "m", "on": "s", "hits": 1}
+    return make_scenario({
+        "actors": {
+            "m": {"attacks": {"s": {"rate_per_day": 0.0}}},
+            "s": {"harm": {"pressure": {**memory, "sources": [{"by": ["m"], "on": ["s"], "per_incident": 10.0}]}}},
+        },
+        "shocks": {
+            "first": {"day": 10.0, "effects": [forced]},
+            "second": {"day": 30.0, "effects": [forced]},
+            "raid": {"rate_per_day": base, "pressure": {"actor": "s", "harm": "pressure", "per_unit": per_unit},
+                     "effects": [{"type": "strike", "by": "s", "on": "m", "at": "x"}]},
+        },
+        "milestones": {"first_raid": {"when": {"by": ["s"], "kind": "strike"}}},
+    }, horizon_days=horizon)
+
+
+def test_a_pressured_shock_arrives_at_its_rate_plus_the_decaying_pressure():
+    """Arrivals of an inhomogeneous Poisson process of rate b + c·H(t), H jumping by 10 on days 10
+    and 30 and decaying with time constant τ: their number is Poisson with mean
+    b·T + Σ c·10·τ·(1 − e^(−(T − t_i)/τ)), and none come before the first jump when b = 0."""
+    base, c, tau, horizon = 0.05, 0.02, 15.0, 60.0
+    raids = Trials(_pressured(base, c, {"decay_days": tau}, horizon), N).count("strikes_by_s")
+    expected = base * horizon + sum(c * 10 * tau * (1 - math.exp(-(horizon - t) / tau)) for t in (10.0, 30.0))
+    assert_mean(raids, expected)
+    assert abs(raids.var(ddof=1) - expected) <= 4.5 * math.sqrt((expected + 2 * expected**2) / N)  # Poisson
+    first = Trials(_pressured(0.0, c, {"decay_days": tau}, horizon), 500).day("first_raid")
+    assert (np.nan_to_num(first, nan=np.inf) >= 10.0).all()
+
+
+def test_a_pressured_shock_under_a_window_account_and_a_constant_rate():
+    """With a window of W days the pressure is 10 on [10, 10 + W) and [30, 30 + W): mean arrivals
+    b·T + c·10·2W. Without pressure in the account (per_unit 0) the shock is a Poisson process."""
+    base, c, window, horizon = 0.05, 0.03, 12.0, 60.0
+    raids = Trials(_pressured(base, c, {"window_days": window}, horizon), N).count("strikes_by_s")
+    assert_mean(raids, base * horizon + c * 10 * 2 * window)
+    flat = Trials(_pressured(0.2, 0.0, {"decay_days": 5.0}, horizon), N).count("strikes_by_s")
+    assert_mean(flat, 0.2 * horizon)
+    assert abs(flat.var(ddof=1) - 0.2 * horizon) <= 4.5 * math.sqrt((12 + 2 * 144) / N)

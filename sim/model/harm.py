@@ -21,7 +21,8 @@ class HarmAccount:
     """A decaying, windowed or cumulative sum of harm. After a deposit its `rules` decide as the
     module docstring says; they are looked at only when one of them can (see `trigger`)."""
 
-    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "trigger", "next_ready")
+    __slots__ = ("name", "value", "t", "decay_days", "window_days", "deposits", "rules", "trigger", "next_ready",
+                 "watchers")
 
     def __init__(self, name: str, decay_days: float | None, window_days: float | None):
         self.name = name
@@ -31,6 +32,7 @@ class HarmAccount:
         self.window_days = window_days
         self.deposits: deque[tuple[float, float]] = deque()
         self.rules: list[RetaliationRule] = []
+        self.watchers: list = []  # shocks whose rate the account raises (`PressuredShock`)
         # When a rule may decide: at or above `trigger`, the lowest threshold of the rules off
         # cooldown when last considered, or from `next_ready`, the first end of the others' cooldowns.
         self.trigger = math.inf
@@ -62,6 +64,9 @@ class HarmAccount:
             value = self.value = self.value + amount
         if value >= self.trigger or now >= self.next_ready:
             self.consider(now)
+        if self.watchers:
+            for shock in self.watchers:
+                shock.pressed(now)
 
     def consider(self, now: float) -> None:
         """Let each rule at or above its threshold and off cooldown decide; then work out when

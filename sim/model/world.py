@@ -20,7 +20,7 @@ from sim.model.effects import compile_effect
 from sim.model.harm import HarmAccount, RetaliationRule
 from sim.model.milestones import MilestoneTracker, max_rung
 from sim.model.militia import AttackChannel, Militia
-from sim.model.shocks import RandomShock, ScheduledShock
+from sim.model.shocks import PressuredShock, RandomShock, ScheduledShock
 from sim.model.streams import PARAMETERS_STREAM, Streams, stream_key
 from sim.model.tally import Tally, TallyLayout, month_edges, series_names
 from sim.scenario.schema import IncidentFilter, Scenario, attack_incident
@@ -99,6 +99,7 @@ class ShockPlan(NamedTuple):
     probability: float
     effects: list
     stream: int
+    pressure: tuple[int, float] | None = None  # (account index, per_unit): a pressured random shock
 
 
 class Route:
@@ -194,7 +195,9 @@ class Blueprint:
         ]
         self.shocks = [
             ShockPlan(name, scenario.shock_day(spec), spec.rate_per_day or 0.0, spec.probability,
-                      self.shock_effects[name], self.stream_key(f"shock:{name}"))
+                      self.shock_effects[name], self.stream_key(f"shock:{name}"),
+                      (self.account_index[(spec.pressure.actor, spec.pressure.harm)], spec.pressure.per_unit)
+                      if spec.pressure is not None else None)
             for name, spec in scenario.shocks.items()
         ]
         if like is not None:
@@ -345,6 +348,9 @@ class World:
             ScheduledShock(p.name, p.day, p.probability, p.effects, self.streams.keyed(p.stream), self)
             if p.day is not None else
             RandomShock(p.name, p.rate_per_day, p.probability, p.effects, self.streams.keyed(p.stream), self)
+            if p.pressure is None else
+            PressuredShock(p.name, p.rate_per_day, p.probability, p.effects, self.streams.keyed(p.stream), self,
+                           self.accounts[p.pressure[0]], p.pressure[1])
             for p in bp.shocks
         ]
 
@@ -479,4 +485,5 @@ class World:
             militia.channels = {}
         for account in self.accounts:
             account.rules = []
+            account.watchers = []
         self.militias, self.rules, self.shocks = {}, [], []

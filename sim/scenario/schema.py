@@ -102,6 +102,13 @@ class Weapon(Strict):
                     "smaller, the heavier the tail of mass-casualty hits); absent: Poisson.")
     death_share: Probability = Field(0.0, description="Probability that each casualty is a death.")
 
+    @model_validator(mode="after")
+    def _dispersion_of_something(self) -> Weapon:
+        if self.casualties_dispersion is not None and self.casualties_per_hit == 0:
+            raise ValueError("expected casualties_dispersion only with casualties_per_hit above 0 (it shapes the "
+                             "spread of a hit's casualties around their mean), found casualties_per_hit 0")
+        return self
+
 
 # --- incidents and filters -------------------------------------------------------------------
 
@@ -201,6 +208,16 @@ class StrikeEffect(Strict):
         description="Probability that each casualty of a strike without a salvo is a death.")
     salvo: dict[Name, Count] = Field(default_factory=dict,
         description="Weapons launched by type (a count of each), each going through the target's interception; absent: one hit with casualties_mean.")
+
+    @model_validator(mode="after")
+    def _dispersion_of_something(self) -> StrikeEffect:
+        if self.casualties_dispersion is not None:
+            if self.salvo:
+                raise ValueError("expected casualties_dispersion only on a strike without a salvo (a salvo's casualties "
+                                 "follow its weapons' casualties_dispersion), found a salvo")
+            if self.casualties_mean == 0:
+                raise ValueError("expected casualties_dispersion only with casualties_mean above 0, found casualties_mean 0")
+        return self
 
 
 class AttackEffect(Strict):
@@ -375,14 +392,28 @@ def strike_incident(effect: StrikeEffect, owner: str | None) -> Incident:
 # --- shocks and milestones -------------------------------------------------------------------
 
 
+class Pressure(Strict):
+    """What raises a random shock's rate: a harm account of an actor. The shock arrives at
+    rate_per_day + per_unit × the account's level at each instant (sampled exactly, by
+    thinning); an account that decays makes the pressure fade with it."""
+
+    actor: Name = Field(description="The state or patron whose harm account presses.")
+    harm: Name = Field(description="The harm account of that actor.")
+    per_unit: NonNegative = Field(description="Extra arrivals per day for each unit of harm held in the account.")
+
+
 class Shock(Strict):
-    """Something that happens to the system: on a date, on a day, or at random at a rate."""
+    """Something that happens to the system: on a date, on a day, or at random at a rate
+    (which a harm account's `pressure` may raise)."""
 
     label: str = Field("", description="Name shown in reports.")
     date: dt.date | None = Field(None,
         description="Calendar date of a scheduled shock (one of date, day or rate_per_day).")
     day: DayOffset | None = Field(None, description="Day offset of a scheduled shock from start_date.")
     rate_per_day: NonNegative | None = Field(None, description="Rate of a random shock, per day (Poisson arrivals).")
+    pressure: Pressure | None = Field(None,
+        description="A harm account whose level raises a random shock's rate (rate_per_day + per_unit × level); "
+                    "absent: a constant rate.")
     probability: Probability = Field(1.0, description="Probability that the shock's effects happen when it arrives.")
     effects: list[Effect] = Field(min_length=1, max_length=20, description="What happens.")
 
@@ -394,6 +425,8 @@ class Shock(Strict):
                 "expected exactly one of date, day or rate_per_day, found "
                 + (", ".join(given) if given else "none")
             )
+        if self.pressure is not None and self.rate_per_day is None:
+            raise ValueError(f"expected pressure only on a random shock (with rate_per_day), found {given[0]}")
         return self
 
 
@@ -563,6 +596,8 @@ class ReferenceCheck:
                     f"expected a time within the horizon (from day 0 to before day {s.scenario.horizon_days:g}"
                     f" from {s.scenario.start_date}), found day {day:g}",
                 )
+            if shock.pressure is not None:
+                self._pressure(f"{path}.pressure", shock.pressure, states)
             for i, eff in enumerate(shock.effects):
                 self._effect(f"{path}.effects[{i}]", eff, None, militias, states)
         for name, ms in s.milestones.items():
@@ -603,6 +638,12 @@ class ReferenceCheck:
                     continue
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     self.add(f"parameters.posterior.paths[{i}]", f"expected {path} to lead to a number, found {type(value).__name__}")
+
+    def _pressure(self, path: str, p: Pressure, states: dict[str, State]) -> None:
+        if p.actor not in states:
+            self.add(f"{path}.actor", _unknown("a state or patron with harm accounts", states, p.actor))
+        elif p.harm not in states[p.actor].harm:
+            self.add(f"{path}.harm", _unknown(f"a harm account of {p.actor}", states[p.actor].harm, p.harm))
 
     def _actor_names(self, path: str, names: list[str] | None, pool: dict, what: str) -> None:
         for i, n in enumerate(names or []):
