@@ -485,3 +485,27 @@ def test_a_pressured_shock_under_a_window_account_and_a_constant_rate():
     flat = Trials(_pressured(0.2, 0.0, {"decay_days": 5.0}, horizon), N).count("strikes_by_s")
     assert_mean(flat, 0.2 * horizon)
     assert abs(flat.var(ddof=1) - 0.2 * horizon) <= 4.5 * math.sqrt((12 + 2 * 144) / N)
+
+
+def test_an_effect_with_a_chance_happens_that_often_and_independently():
+    """A scheduled shock of two strikes, of probability 0.3 and 1: the first happens in 30% of
+    trials (binomial), the second always; a random shock's effect of chance p thins its Poisson
+    arrivals to a Poisson count of mean p·rate·T."""
+    s = make_scenario({
+        "actors": {"t": {"kind": "state"}},
+        "shocks": {
+            "once": {"day": 5.0, "effects": [
+                {"type": "strike", "by": "s", "on": "m", "at": "x", "probability": 0.3},
+                {"type": "strike", "by": "t", "on": "m", "at": "x"}]},
+            "raids": {"rate_per_day": 0.2, "effects": [
+                {"type": "strike", "by": "s", "on": "m", "at": "y", "probability": 0.25}]},
+        },
+        "milestones": {"chance_strike": {"when": {"by": ["s"], "at": ["x"], "kind": "strike"}}},
+    }, horizon_days=100.0)
+    t = Trials(s, N)
+    happened = ~np.isnan(t.day("chance_strike"))
+    assert abs(happened.mean() - 0.3) <= 4.5 * math.sqrt(0.3 * 0.7 / N)
+    assert (t.count("strikes_by_t") == 1).all()
+    raids = t.count("strikes_by_s") - happened
+    assert_mean(raids, 0.25 * 0.2 * 100.0)
+    assert abs(raids.var(ddof=1) - 5.0) <= 4.5 * math.sqrt((5 + 2 * 25) / N)

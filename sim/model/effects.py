@@ -8,6 +8,7 @@
   chance); it counts, excites and harms like any attack.
 - `Surge`: a solidarity or grievance shock on militias' rates.
 - `Restraint`: militias' rates on a front multiplied by a factor for a while.
+- `Chance`: any of these with a probability below 1, drawn when its response or shock happens.
 """
 
 from __future__ import annotations
@@ -106,14 +107,30 @@ class Restraint(Effect):
             world.militias[name].restrain(now, self.front, self.factor, duration, self.redirect)
 
 
+class Chance(Effect):
+    """An effect that happens with a probability: one uniform of the rule's or shock's stream
+    decides, each time its response or shock happens (effects of probability 1 draw nothing)."""
+
+    __slots__ = ("effect", "probability")
+
+    def __init__(self, effect: Effect, probability: float):
+        self.effect, self.probability = effect, probability
+
+    def apply(self, world, stream) -> None:
+        if stream.uniform() < self.probability:
+            self.effect.apply(world, stream)
+
+
 def compile_effect(blueprint, spec, owner: str | None):
     """The effect for a scenario effect, shared by every trial (it holds names, not actors);
     `owner` is the rule's actor (None for shocks)."""
     kind = spec.type
     if kind == "strike":
-        return Strike(blueprint, spec.by or owner, spec)
-    if kind == "attack":
-        return ForcedAttack(spec)
-    if kind == "surge":
-        return Surge(spec)
-    return Restraint(spec)
+        effect = Strike(blueprint, spec.by or owner, spec)
+    elif kind == "attack":
+        effect = ForcedAttack(spec)
+    elif kind == "surge":
+        effect = Surge(spec)
+    else:
+        effect = Restraint(spec)
+    return effect if spec.probability >= 1.0 else Chance(effect, spec.probability)

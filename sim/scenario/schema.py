@@ -185,6 +185,11 @@ class HarmAccount(Strict):
 # --- effects (responses of rules and consequences of shocks) --------------------------------
 
 
+def _chance():
+    return Field(1.0, description="Probability that this effect happens when its rule's response or its shock does "
+                                  "(drawn for each effect on its own); 1: always.")
+
+
 class StrikeEffect(Strict):
     """A state's or patron's strike: an incident by `by` on `on` at location `at`.
 
@@ -208,6 +213,7 @@ class StrikeEffect(Strict):
         description="Probability that each casualty of a strike without a salvo is a death.")
     salvo: dict[Name, Count] = Field(default_factory=dict,
         description="Weapons launched by type (a count of each), each going through the target's interception; absent: one hit with casualties_mean.")
+    probability: Probability = _chance()
 
     @model_validator(mode="after")
     def _dispersion_of_something(self) -> StrikeEffect:
@@ -229,6 +235,7 @@ class AttackEffect(Strict):
     hits: Count = Field(0, description="Hits of the attack.")
     casualties: Count = Field(0, description="Casualties of the attack (at least one hit if any).")
     deaths: Count = Field(0, description="Deaths of the attack (at most casualties).")
+    probability: Probability = _chance()
 
 
 class SurgeEffect(Strict):
@@ -240,6 +247,7 @@ class SurgeEffect(Strict):
     amplitude: NonNegative = Field(
         description="A in the rate multiplier 1 + A·exp(−t/τ): the extra share of the rate at once.")
     decay_days: Days = Field(description="τ in days: how fast the surge fades.")
+    probability: Probability = _chance()
 
 
 class RestrainEffect(Strict):
@@ -262,6 +270,7 @@ class RestrainEffect(Strict):
                     "length is drawn, exponential with mean duration_days (a pause as likely to end on any day).")
     redirect: bool = Field(True,
         description="Whether a share of the suppressed effort moves to the militia's other fronts (its `redirect` table); false for a pause that holds everywhere, such as a truce.")
+    probability: Probability = _chance()
 
 
 Effect = Annotated[
