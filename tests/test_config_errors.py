@@ -117,8 +117,8 @@ CASES = [
     pytest.param(edit("rate_per_day = 0.03", "rate_per_dy = 0.03"), "bad.toml",
                  "actors.iri.attacks.israel.rate_per_dy: ",
                  ("unknown key 'rate_per_dy'", "did you mean 'rate_per_day'?"), id="unknown-key"),
-    pytest.param(edit('{ type = "restrain", militias = ["iri"], front = "us"',
-                      '{ type = "restrain", milita = ["iri"], front = "us"'), "bad.toml",
+    pytest.param(edit('{ type = "restrain", militias = ["iri"], front = "us", factor = 0.03',
+                      '{ type = "restrain", milita = ["iri"], front = "us", factor = 0.03'), "bad.toml",
                  "actors.iran.rules.restrain_us_front.response[0].milita: ",
                  ("unknown key 'milita'", "did you mean 'militias'?"), id="unknown-key-in-effect"),
     pytest.param(edit("[summary]", "[sumary]"), "bad.toml", "sumary: ",
@@ -148,9 +148,9 @@ CASES = [
                  "actors.israel.rules.strike_iran.ally_restraint.us: ", ("≤ 1", "found 1.01"), id="ally-restraint-above-1"),
     # 5. milestones and the ladder disagree
     pytest.param(edit('  "regional_war",\n]', '  "regional_war",\n  "nuclear_war",\n]'), "bad.toml",
-                 "ladder[8]: ", ("expected a milestone", "found 'nuclear_war'"), id="ladder-rung-not-a-milestone"),
+                 "ladder[10]: ", ("expected a milestone", "found 'nuclear_war'"), id="ladder-rung-not-a-milestone"),
     pytest.param(edit('  "regional_war",\n]', '  "regional_war",\n  "first_us_deaths",\n]'), "bad.toml",
-                 "ladder[8]: ", ("once", "found 'first_us_deaths' again"), id="ladder-rung-twice"),
+                 "ladder[10]: ", ("once", "found 'first_us_deaths' again"), id="ladder-rung-twice"),
     # 6. names that refer to no actor (or to one of the wrong kind)
     pytest.param(edit('sources = [{ by = ["iri"], on = ["us"]', 'sources = [{ by = ["hamas"], on = ["us"]'), "bad.toml",
                  "actors.us.harm.from_militias.sources[0].by[0]: ", ("expected an actor", "found 'hamas'"),
@@ -161,7 +161,8 @@ CASES = [
     pytest.param(edit("ally_restraint = { us = 0.3 }", "ally_restraint = { iri = 0.3 }"), "bad.toml",
                  "actors.israel.rules.strike_iran.ally_restraint.iri: ", ("expected another state", "found 'iri'"),
                  id="ally-restraint-by-a-militia"),
-    pytest.param(edit('{ type = "strike", on = "iran", at = "iran"', '{ type = "strike", on = "hamas", at = "iran"'),
+    pytest.param(edit('{ type = "strike", on = "iran", at = "iran", casualties_mean = 5.0, death_share',
+                      '{ type = "strike", on = "hamas", at = "iran", casualties_mean = 5.0, death_share'),
                  "bad.toml", "actors.israel.rules.strike_iran.response[0].on: ", ("expected an actor", "found 'hamas'"),
                  id="strike-on-unknown-actor"),
     pytest.param(edit('{ type = "strike", by = "israel", on = "hezbollah"', '{ type = "strike", by = "mossad", on = "hezbollah"'),
@@ -293,7 +294,7 @@ CASES = [
     pytest.param(edit("weapons = { drone = 0.6, rocket = 0.4 }", "weapons = { drone = 0.6, rockt = 0.4 }"), "bad.toml",
                  "actors.iri.attacks.us.weapons.rockt: ", ("expected a weapon", "did you mean 'rocket'?"), id="weapon-misspelt"),
     pytest.param(edit('  "regional_war",\n]', '  "regional_wr",\n]'), "bad.toml",
-                 "ladder[7]: ", ("expected a milestone", "did you mean 'regional_war'?"), id="ladder-rung-misspelt"),
+                 "ladder[9]: ", ("expected a milestone", "did you mean 'regional_war'?"), id="ladder-rung-misspelt"),
 ]
 
 

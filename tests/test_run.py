@@ -49,10 +49,12 @@ def test_trials_table_has_one_row_per_trial_with_documented_columns(baseline_run
         t = trials[f"t_{name}"]
         assert ((t >= 0) & (t <= 365) | t.isna()).all()
     rungs = np.array([
-        max([scenario.ladder.index(m) + 1 for m in scenario.milestones if not np.isnan(row[f"t_{m}"])], default=0)
+        max([scenario.ladder.index(m) + 1 for m in scenario.ladder if not np.isnan(row[f"t_{m}"])], default=0)
         for _, row in trials.iterrows()
     ])
     assert (rungs == trials.max_rung.to_numpy()).all()
+    tracked = [m for m in scenario.milestones if m not in scenario.ladder]
+    assert tracked, "the baseline tracks a milestone off the ladder (us_iran_exchange)"
     assert (trials.n_events > 0).all()
 
 

@@ -130,6 +130,8 @@ def test_iran_lifts_restraint(runs):
 
 
 def test_every_shipped_what_if_is_checked_here():
-    checked = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    from tests.test_pathways import WHAT_IFS
+
+    checked = {name.removeprefix("test_") for name in globals() if name.startswith("test_")} | WHAT_IFS
     shipped = {p.stem for p in SCENARIOS.glob("*.toml")} - {"baseline", "history_2023_2024"}
     assert shipped <= checked, shipped - checked
