@@ -142,6 +142,9 @@ def test_a_fit_killed_at_a_random_point_resumes_to_the_same_files(fit_case, tmp_
     for name in FIT_FILES:
         assert (out / name).read_bytes() == (whole / name).read_bytes(), name
     holds_exactly(out, "fit")
+    # The time recorded is the finishing session's, and the record says so.
+    assert "resumed = true" in (out / "fit.toml").read_text() and "resumed = false" in (whole / "fit.toml").read_text()
+    assert "in the session that resumed and finished it" in (out / "report.md").read_text()
 
 
 def test_a_fit_losing_a_worker_or_stopped_by_ctrl_c_completes_to_the_same_files(fit_case, tmp_path):

@@ -599,7 +599,7 @@ def test_odd_keys_are_quoted_in_key_paths(project):
 def test_validate_recognises_and_checks_sweep_specs_and_targets(project):
     for source, line in (("scenarios/sweeps/tornado_baseline.toml", "valid sweep spec 'tornado_baseline': oat design "
                                                                      "over 15 parameters of scenario baseline, 31 points"),
-                         ("calibration/history.toml", "valid targets 'default': 6 parameters fitted to")):
+                         ("calibration/history.toml", "valid targets 'default': 8 parameters fitted to")):
         result = CliRunner().invoke(main, ["validate", source])
         assert result.exit_code == 0 and result.stdout.startswith(f"{source}: {line}"), result.output
 

@@ -110,7 +110,7 @@ def calibrate(targets_path: str | Path, *, budget: str = "small", seed: int = 20
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         result = _write(out, targets, objective, full, split, predictive, forecast, settings, budget, seed, plan,
-                        started, time.perf_counter() - clock, executor_workers(executor),
+                        started, time.perf_counter() - clock, executor_workers(executor), resume,
                         command or ["escsim", "calibrate", str(targets_path), "--budget", budget, "--seed", str(seed)])
     return result
 
@@ -415,7 +415,7 @@ def _score_row(spec, forecaster: str, fc, obs: float) -> dict:
 
 def _write(out: Path, targets: Targets, objective: Objective, full, split, predictive, forecast,
            settings: Budget, budget: str, seed: int, plan: dict, started, elapsed: float, workers: int,
-           command: list[str]) -> FitResult:
+           resumed: bool, command: list[str]) -> FitResult:
     from sim.reports.fit import write_fit_report
 
     posterior = posterior_table(targets, full[-1])
@@ -432,7 +432,8 @@ def _write(out: Path, targets: Targets, objective: Objective, full, split, predi
             "generations": len(full), "simulations": int(generations[generations.fit == "full"].simulations.sum()),
             "final_epsilon": float(full[-1].epsilon), "fit_until": targets.spec.fit.fit_until or "",
             "started_at": started.isoformat(timespec="seconds"), "elapsed_seconds": round(elapsed, 1),
-            "workers": workers, "command": " ".join(command),
+            # On --resume, started_at and elapsed_seconds are those of the session that finished it.
+            "resumed": bool(resumed), "workers": workers, "command": " ".join(command),
         },
         "parameters": {row["parameter"]: {"path": row["path"], "prior": row["prior"], "mean": row["mean"],
                                           "median": row["median"], "q05": row["q05"], "q95": row["q95"]}

@@ -90,7 +90,10 @@ class Objective:
         starts = [0.0, *month_starts]
         ends = [*month_starts, horizon]
         month_bins = [bins_of(a, b) for a, b in zip(starts, ends, strict=True)]
-        predictive = [monthly_series.index(s) for s in monthly_series if s.startswith("attacks_on_")]
+        # The monthly predictive of both fronts' attacks and of every other series a target counts
+        # (the hits on Israel), which the fit report checks it holds.
+        counted = {c.series for c in targets.spec.counts.values()}
+        predictive = [monthly_series.index(s) for s in monthly_series if s.startswith("attacks_on_") or s in counted]
         return cls(edges, counts, events, labels, month_bins, predictive)
 
     # --- one simulation ---------------------------------------------------------------------

@@ -209,7 +209,9 @@ def _markdown(fit: dict, description: str, reproduce: str, versions: dict, param
         f"- Budget: {fit.get('budget', '')} ({fit.get('particles', '')} particles, {fit.get('generations', '')} "
         f"generations, {fit.get('simulations', 0):,} simulations, final ε {fit['final_epsilon']:.3g})",
         f"- Seed: {fit.get('seed', '')}",
-        f"- Run: {fit.get('started_at', '')}, {fit.get('elapsed_seconds', '')} s on {fit.get('workers', '')} worker(s)",
+        f"- Run: {fit.get('started_at', '')}, {fit.get('elapsed_seconds', '')} s on {fit.get('workers', '')} worker(s)"
+        + (" in the session that resumed and finished it (the earlier sessions' time is not counted)"
+           if fit.get("resumed") else ""),
         f"- Versions: {md.versions(versions)}",
         f"- Command: {md.code(fit['command'])}",
         f"- Reproduce: {md.code(reproduce)}\n",
