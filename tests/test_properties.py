@@ -349,19 +349,26 @@ def shipped(name: str) -> dict:
 
 def without_idle_dispersion(data: dict) -> dict:
     """`data` without the casualty dispersions that a mean of 0 (or a salvo) leaves with nothing to
-    shape: the schema refuses those (test_config_errors), and these tests want valid scenarios."""
-    def walk(node):
+    shape: the schema refuses those (test_config_errors), and these tests want valid scenarios.
+    The fit draws the drone's dispersion, so a scenario whose drones hurt no one cannot take the
+    fit (the loader refuses it): such a scenario drops its `parameters`."""
+    dropped = []
+
+    def walk(node, path):
         if isinstance(node, dict):
             mean = node.get("casualties_per_hit", node.get("casualties_mean"))
             if "casualties_dispersion" in node and (mean == 0 or node.get("salvo")):
                 del node["casualties_dispersion"]
-            for value in node.values():
-                walk(value)
+                dropped.append(f"{path}.casualties_dispersion")
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else key)
         elif isinstance(node, list):
-            for value in node:
-                walk(value)
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
 
-    walk(data)
+    walk(data, "")
+    if any(path.startswith("weapons.") for path in dropped):
+        data.pop("parameters", None)
     return data
 
 

@@ -646,7 +646,9 @@ class ReferenceCheck:
                     self.add(f"parameters.posterior.paths[{i}]", f"expected key paths into this scenario for {name}: {e}")
                     continue
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    self.add(f"parameters.posterior.paths[{i}]", f"expected {path} to lead to a number, found {type(value).__name__}")
+                    found = "no value (it is unset)" if value is None else type(value).__name__
+                    self.add(f"parameters.posterior.paths[{i}]", f"expected {path} to lead to a number, for the fit "
+                             f"draws {name} there, found {found}: set it, or run without the fit")
 
     def _pressure(self, path: str, p: Pressure, states: dict[str, State]) -> None:
         if p.actor not in states:
