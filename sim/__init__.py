@@ -10,6 +10,8 @@ The Python API mirrors the command line and returns pandas objects:
     result.trials           # one row per trial
     swept = sim.sweep("scenarios/sweeps/tornado_baseline.toml", trials_per_point=200)
     swept.sensitivity       # sensitivity.csv as a DataFrame
+    story = sim.trace("scenarios/baseline.toml", where="regional_war")
+    story                   # events.csv as a DataFrame; story.attrs["roots"], ["chains"], ["levels"]
     lower = scenario.with_changes({"actors.israel.rules.strike_in_iraq.threshold": 60.0})
     sim.run("scenarios/baseline.toml", overrides=["actors.israel.rules.strike_in_iraq.threshold=60"])
 
@@ -34,6 +36,7 @@ _EXPORTS = {
     "calibrate": "sim.calibration.fit",
     "compare": "sim.comparison.runner",
     "CompareResult": "sim.comparison.runner",
+    "trace": "sim.runs.trace",
 }
 
 __all__ = sorted(_EXPORTS)

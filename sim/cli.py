@@ -217,6 +217,28 @@ def compare(ctx, items, trials, seed, workers, scheduler, out, pairs, resume, se
 
 
 @main.command()
+@click.argument("source", metavar="RUN_DIR|SCENARIO", type=click.Path(path_type=Path))
+@click.option("--trial", type=click.IntRange(0, 2**63 - 1), help="The trial to trace (0 is the first).")
+@click.option("--where", metavar="MILESTONE", help="Trace the first trial that reached MILESTONE.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Master seed, with a scenario (default: the scenario's).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Trace folder (default: runs/trace-<scenario>-trial<N>).")
+@set_option()
+def trace(source: Path, trial, where, seed, out, settings) -> None:
+    """Re-simulate one trial of a run folder or a scenario exactly, with every event and its cause:
+    events.csv, events.parquet, levels.csv and trace.html."""
+    from sim.runs.trace import trace_result as run_trace
+    from sim.runs.trace import trace_text, write_trace
+
+    if not source.exists():
+        raise InputError(f"error: {source}: expected a run folder or a scenario file, found no such path")
+    result = run_trace(source, trial, where=where, seed=seed, overrides=settings)
+    if out is None:
+        out = Path("runs") / f"trace-{result.scenario.scenario.name}-trial{result.traced.trial}"
+    click.echo(trace_text(write_trace(result, out)))
+
+
+@main.command()
 @click.argument("targets", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--budget", type=click.Choice(["small", "full"]), default="small", show_default=True,
               help="small: a quick rough fit (minutes); full: the real fit.")

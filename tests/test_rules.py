@@ -20,6 +20,8 @@ from tests.conftest import SCENARIOS, make_scenario
 class Recorder:
     """A stand-in world for rules: records what is scheduled."""
 
+    tracer = None  # an untraced trial
+
     def __init__(self):
         self.scheduled = []
 

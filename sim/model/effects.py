@@ -63,6 +63,10 @@ class Strike(Effect):
         if militia is not None and self.capacity_loss > 0.0:
             militia.strike(now, self.capacity_loss)
         world.tally.add(self.series, now)
+        if world.tracer is not None:
+            by, on, at, _ = self.route_key
+            world.tracer.strike(now, by, on, at, hits, casualties, deaths,
+                                self.capacity_loss if militia is not None else 0.0)
         world.incident(world.route(*self.route_key), now, hits, casualties, deaths)
 
 
@@ -75,6 +79,8 @@ class ForcedAttack(Effect):
 
     def apply(self, world, stream) -> None:
         channel = world.militias[self.by].channels[self.on]
+        if world.tracer is not None:
+            world.tracer.forced(channel, world.env.now, self.hits, self.casualties, self.deaths)
         channel.record(world.env.now, self.hits, self.casualties, self.deaths)
 
 

@@ -128,12 +128,19 @@ class RetaliationRule:
         # A cooldown of 0, or one too short to move the clock, still lets at most one decision
         # happen per instant.
         self.ready_at = max(now + self.cooldown_days, math.nextafter(now, math.inf))
-        if self.stream.uniform() < self.p_act:
+        acts = self.stream.uniform() < self.p_act
+        tracer = self.world.tracer
+        decision = tracer.decision(now, self, self.account.level(now), acts) if tracer is not None else None
+        if acts:
             if self.discharge > 0.0:
                 self.account.discharge(now, self.discharge)
-            self.world.after(self.delay_days, self.launch)
+            self.world.after(self.delay_days, self.launch, decision)
 
-    def launch(self) -> None:
+    def launch(self, decision: int | None = None) -> None:
+        """Apply the response; `decision`: the traced decision that launched it (None untraced)."""
         self.launches += 1
+        tracer = self.world.tracer
         for effect in self.response:
+            if tracer is not None:
+                tracer.current = decision
             effect.apply(self.world, self.stream)

@@ -98,6 +98,8 @@ class Militia:
         """Add a shock A·exp(−(t − now)/τ); shocks sharing τ are kept as one exact sum."""
         if amplitude <= 0.0:
             return
+        if self.world.tracer is not None:
+            self.world.tracer.surge(now, self.name, amplitude, decay_days)
         inverse_tau = 1.0 / decay_days
         for i, (a, t, k) in enumerate(self.surges):
             if k == inverse_tau:
@@ -235,6 +237,8 @@ class AttackChannel:
             end = max(end, self.restraint_end)
             redirect = redirect or self.redirectable
         rises = factor > self.restraint  # an episode that ended this instant, not yet lifted
+        if self.world.tracer is not None:
+            self.world.tracer.restraint(now, self, factor, end, redirect)
         self.restraint = factor
         self.restraint_end = end
         self.redirectable = redirect
@@ -251,6 +255,8 @@ class AttackChannel:
             return
         self.restraint = 1.0
         self.redirectable = True
+        if self.world.tracer is not None:
+            self.world.tracer.lifted(now, self)
         self.militia.update_redirect(now)
         self.nudge()
 
@@ -293,6 +299,9 @@ class AttackChannel:
         one, one_amount = single_decaying(deposits_any)
         inf, half_decay, negligible = INF, HALF_DECAY, NEGLIGIBLE_DEFICIT
         horizon = self.world.horizon
+        tracer = self.world.tracer
+        if tracer is not None:  # every deposit through its account, which tells the tracer
+            one = None
         candidate = False
         lam_bar = 0.0
         while True:
@@ -342,6 +351,8 @@ class AttackChannel:
                 # outside changes that raise λ interrupt, and those that lower it keep λ̄ valid.
                 # Given acceptance, u/λ is a fresh uniform: it decides the outcome.
                 u /= lam
+                if tracer is not None:
+                    tracer.attack(self, now)
                 if u < p_hit:
                     next_bar += self.attack_hit(now, u)
                 else:
@@ -398,6 +409,8 @@ class AttackChannel:
         casualties = stream.poisson(self.casualties_mean[w]) if k is None else \
             stream.negative_binomial(self.casualties_mean[w], k)
         deaths = stream.binomial(casualties, self.death_share[w]) if casualties else 0
+        if self.world.tracer is not None:
+            self.world.tracer.hit(self.world.arsenal.names[w], casualties, deaths)
         self.record(now, 1, casualties, deaths)
         m = self.militia
         deficit = m.deficit  # as in `_run`: c̄ is c at the end of the look-ahead window

@@ -24,8 +24,16 @@ class ScheduledShock:
         if self.probability < 1.0 and self.stream.uniform() >= self.probability:
             return
         self.happened += 1
+        tracer = self.world.tracer
+        shock = tracer.shock(self.world.env.now, self.name, self.describe()) if tracer is not None else None
         for effect in self.effects:
+            if tracer is not None:
+                tracer.current = shock
             effect.apply(self.world, self.stream)
+
+    def describe(self) -> str:
+        """What a trace says of the shock when it happens."""
+        return f"scheduled on day {self.day:g}" + (f", probability {self.probability:g}" if self.probability < 1 else "")
 
 
 class RandomShock(ScheduledShock):
@@ -45,6 +53,9 @@ class RandomShock(ScheduledShock):
     def arrive(self) -> None:
         self.fire()
         self.start()
+
+    def describe(self) -> str:
+        return f"random, {self.rate:.3g} a day" + (f", probability {self.probability:g}" if self.probability < 1 else "")
 
 
 class PressuredShock(RandomShock):
@@ -85,3 +96,7 @@ class PressuredShock(RandomShock):
         if self.stream.uniform() * self.bound < self.rate + self.per_unit * self.account.level(now):
             self.fire()
         self.schedule(now)
+
+    def describe(self) -> str:
+        pressure = self.per_unit * self.account.level(self.world.env.now)
+        return f"random, {self.rate + pressure:.3g} a day at its arrival, {pressure:.3g} of it from {self.account.name}"

@@ -320,8 +320,10 @@ def _shared(mine: list, theirs: list) -> list:
 class World:
     """One trial's actors, routes and counters, built from a scenario's blueprint."""
 
-    def __init__(self, blueprint: Blueprint | Scenario, seed: int, trial: int, streams: Streams | None = None):
-        """`streams`: the trial's streams if already made (they must be those of seed, trial)."""
+    def __init__(self, blueprint: Blueprint | Scenario, seed: int, trial: int, streams: Streams | None = None,
+                 tracer=None):
+        """`streams`: the trial's streams if already made (they must be those of seed, trial);
+        `tracer`: a `sim.model.trace.Tracer` to tell every event to (None: the trial runs untraced)."""
         if isinstance(blueprint, Scenario):
             blueprint = Blueprint(blueprint)
         bp = self.blueprint = blueprint
@@ -332,8 +334,12 @@ class World:
         self.tally = Tally(bp.tally)
         self.arsenal = bp.arsenal
         self.defence = bp.defence
-        self.accounts = [HarmAccount(n, a.decay_days, a.window_days) for _, n, a in bp.accounts]
-        self.milestones = [MilestoneTracker(n, rung, spec) for n, rung, spec in bp.milestones]
+        self.tracer = tracer
+        if tracer is None:
+            self.accounts = [HarmAccount(n, a.decay_days, a.window_days) for _, n, a in bp.accounts]
+            self.milestones = [MilestoneTracker(n, rung, spec) for n, rung, spec in bp.milestones]
+        else:
+            self._traced(tracer)
         self._routes: dict[tuple, Route] = {}
         self._processes: list[tuple[simpy.Process, object]] = []  # with their generators
         self.militias: dict[str, Militia] = {}
@@ -353,6 +359,22 @@ class World:
                            self.accounts[p.pressure[0]], p.pressure[1])
             for p in bp.shocks
         ]
+
+    def _traced(self, tracer) -> None:
+        """The accounts and milestones of a traced trial, which tell the tracer of deposits and
+        of milestones reached."""
+        from sim.model.trace import TracedAccount, TracedMilestone
+
+        self.accounts, self.milestones = [], []
+        for owner, name, spec in self.blueprint.accounts:
+            account = TracedAccount(name, spec.decay_days, spec.window_days)
+            account.tracer = tracer
+            tracer.account(account, owner, name)
+            self.accounts.append(account)
+        for name, rung, spec in self.blueprint.milestones:
+            milestone = TracedMilestone(name, rung, spec)
+            milestone.tracer = tracer
+            self.milestones.append(milestone)
 
     # --- wiring -----------------------------------------------------------------------------
 
@@ -379,6 +401,8 @@ class World:
                     bp.arsenal.casualties_mean, bp.arsenal.casualties_k, bp.arsenal.death_share, plan.beta,
                     self.route(*ch.route), ch.series,
                 )
+                if self.tracer is not None:
+                    self.tracer.channel(m.channels[ch.target], ch.route[2])
         for name, target, other, jump in bp.excitation:
             channel, receiver = self.militias[name].channels[target], self.militias[other].channels[target]
             if receiver is channel:

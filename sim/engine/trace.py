@@ -1,0 +1,77 @@
+"""Re-simulate one trial exactly as a run did, with its story: `trace_trial`.
+
+Trial *i* of a run is a pure function of (scenario, seed, i): its streams come from
+`Streams(seed, i)`, and with a posterior its particle is picked from those streams as
+`simulate_trials` picks it, so the traced trial draws the same numbers and reaches the same
+outcome (counts, milestone days) as the run's row of `trials.parquet`. The tracer draws only
+from its own stream (`sim.model.trace.TRACE_STREAM`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sim.engine.draws import ParameterDraws
+from sim.model.streams import Streams, stream_key
+from sim.model.trace import COLUMNS, LEVEL_COLUMNS, TRACE_STREAM, Tracer
+from sim.model.world import Blueprint, TrialOutcome, World
+from sim.scenario.schema import Scenario
+
+
+@dataclass
+class TracedTrial:
+    """One trial's outcome and story."""
+
+    trial: int
+    seed: int
+    particle: int  # the posterior particle it drew (-1: none)
+    outcome: TrialOutcome
+    milestones: list[str]  # in the order of `outcome.milestone_days`
+    series: list[str]  # in the order of `outcome.totals`
+    events: pd.DataFrame  # `COLUMNS` and `date`, in time order
+    levels: pd.DataFrame  # `LEVEL_COLUMNS` and `date`: each harm account after each deposit
+    roots: dict[str, int]  # milestone reached -> the root event of its cause chain
+    chains: dict[str, list[int]]  # milestone reached -> its cause chain, root first
+
+    def reached(self) -> list[str]:
+        """The milestones reached, in the order they were (ties in the scenario's order)."""
+        days = dict(zip(self.milestones, self.outcome.milestone_days, strict=True))
+        return sorted((m for m, d in days.items() if d == d), key=lambda m: days[m])
+
+
+def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
+    """Run trial `trial` of `scenario` with seed `seed`, traced."""
+    streams = Streams(seed, trial)
+    if scenario.parameters.posterior is not None:
+        draws = ParameterDraws(scenario)
+        particle = draws.pick(streams)
+        plan = draws.blueprint(particle)
+    else:
+        streams.entropy()
+        particle, plan = -1, Blueprint(scenario)
+    tracer = Tracer(streams.keyed(stream_key(TRACE_STREAM)))
+    world = World(plan, seed, trial, streams, tracer=tracer)
+    try:
+        outcome = world.run()
+    finally:
+        world.release()
+    start = pd.Timestamp(scenario.scenario.start_date)
+    events = pd.DataFrame(tracer.rows, columns=list(COLUMNS))
+    events["cause"] = events["cause"].astype("Int64")
+    events.insert(2, "date", _dates(start, events["day"]))
+    levels = pd.DataFrame(tracer.levels, columns=list(LEVEL_COLUMNS))
+    levels["event"] = levels["event"].astype("Int64")
+    levels.insert(1, "date", _dates(start, levels["day"]))
+    roots = {name: tracer.root_of(event) for name, event in tracer.milestones.items()}
+    chains = {name: tracer.chain(event) for name, event in tracer.milestones.items()}
+    return TracedTrial(trial, seed, particle, outcome, [m[0] for m in plan.milestones], list(plan.series), events,
+                       levels, roots, chains)
+
+
+def _dates(start: pd.Timestamp, days: pd.Series) -> pd.Series:
+    """The calendar date of each day offset (day 0 is the start date)."""
+    return pd.Series([(start + dt.timedelta(days=float(d))).date().isoformat() for d in days], index=days.index,
+                     dtype="string")

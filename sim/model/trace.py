@@ -1,0 +1,298 @@
+"""The story of one trial: every event, in time order, with the event that caused it.
+
+A `Tracer` handed to a `World` is told of each event as it happens: attacks and their hits,
+strikes, shocks, rule decisions, restraints and pauses with their ends, surges, milestones,
+and the level of each harm account after each deposit. It does no I/O and draws only from a
+stream of its own (`TRACE_STREAM`), so a traced trial draws the same numbers, and reaches the
+same outcome, as the trial run without it. Without a tracer the model calls nothing: the hooks
+are a test of `world.tracer` on the rare paths (decisions, strikes, shocks, hits) and of a
+local variable at each attack.
+
+Causes. Every event names the event that produced it (`cause`, an event id), or none:
+
+- an effect of a rule's response (a strike, a restraint, a surge, a forced attack) is caused by
+  the decision that launched it; an effect of a shock by the shock;
+- a decision by the incident whose deposit brought its account to the rule (an attack, a hit,
+  a strike); a milestone by the incident that reached it; a restraint's end by its start;
+- an attack by one part of the intensity that produced it, read as a branching process
+  (Zhuang, Ogata & Vere-Jones 2002, J. Am. Stat. Assoc. 97): λ(t) = c·r·[(μ + R)·s + E] is a
+  sum of parts — the base rate μ (spontaneous: no cause), the redirected effort R (the
+  restraint on another front that moved it), each surge shock's share (μ + R)·(s_i − 1), and
+  each earlier attack's remaining excitation α·β·exp(−β(t − t_j)) — and the attack's cause is
+  drawn among them in proportion (the trace's own stream draws it);
+- a random shock, a scheduled shock and a restraint in force at the start have no cause.
+
+Following causes back from any event ends at a *root*: an event with no cause (a spontaneous
+attack, a shock, a restraint in force at the start).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+from sim.model.harm import HarmAccount
+from sim.model.milestones import MilestoneTracker
+
+TRACE_STREAM = "trace"  # the name of the tracer's own stream (see `sim.model.streams`)
+
+# The columns of a trace's events, in order (docs/model.md §8).
+COLUMNS = ("event", "day", "kind", "actor", "target", "location", "weapon", "hits", "casualties", "deaths",
+           "cause", "detail")
+LEVEL_COLUMNS = ("day", "event", "owner", "account", "level")
+REBASE = 400.0  # β·(t − t_0) beyond which a channel's parents are re-weighted from a new reference time
+EXCITED = object()  # the part of an attack's intensity its earlier attacks make
+
+
+class Parents:
+    """The earlier attacks exciting one channel, with fixed weights from a reference time t0 and
+    their running sums (for drawing one in proportion to what it adds to the intensity now)."""
+
+    __slots__ = ("t0", "beta", "events", "cumulative")
+
+    def __init__(self, t0: float, beta: float, old: Parents | None = None):
+        self.t0, self.beta = t0, beta
+        self.events: list[int] = []
+        self.cumulative: list[float] = []
+        if old is not None:  # re-weight the parents that still count from the new reference time
+            scale = math.exp(beta * (old.t0 - t0))
+            previous = 0.0
+            for event, running in zip(old.events, old.cumulative, strict=True):
+                weight = (running - previous) * scale
+                previous = running
+                if weight > 1e-300:
+                    self.add(event, weight)
+
+    def add(self, event: int, weight: float) -> None:
+        self.events.append(event)
+        self.cumulative.append((self.cumulative[-1] if self.cumulative else 0.0) + weight)
+
+    def total(self, now: float) -> float:
+        """Σ jump·exp(−β(now − t_j)): the excitation these parents leave at `now`."""
+        return self.cumulative[-1] * math.exp(self.beta * (self.t0 - now)) if self.cumulative else 0.0
+
+    def draw(self, u: float) -> int:
+        return self.events[min(bisect_right(self.cumulative, u * self.cumulative[-1]), len(self.events) - 1)]
+
+
+class Tracer:
+    """Collects one trial's events (`rows`, dicts of `COLUMNS`) and account levels (`levels`)."""
+
+    def __init__(self, stream):
+        self.uniform = stream.uniform
+        self.rows: list[dict] = []
+        self.levels: list[tuple] = []
+        self.current: int | None = None  # the event whose consequences are being worked out
+        self.parents: dict[int, Parents] = {}  # id(channel) -> the earlier attacks that excite it
+        self.surges: dict[str, list[tuple]] = {}  # militia -> (event, amplitude, t, 1/τ)
+        self.restraints: dict[int, int] = {}  # id(channel) -> the event that started its restraint
+        self.locations: dict[int, str] = {}  # id(channel) -> where its attacks land
+        self.accounts: dict[int, tuple[str, str]] = {}  # id(account) -> (owner, name)
+        self.milestones: dict[str, int] = {}  # milestone -> the event that reached it
+
+    # --- wiring (the world tells the tracer what its objects are) --------------------------------
+
+    def channel(self, channel, location: str) -> None:
+        self.locations[id(channel)] = location
+
+    def account(self, account, owner: str, name: str) -> None:
+        self.accounts[id(account)] = (owner, name)
+
+    # --- rows --------------------------------------------------------------------------------------
+
+    def _row(self, day: float, kind: str, actor: str = "", target: str = "", location: str = "", weapon: str = "",
+             hits: int = 0, casualties: int = 0, deaths: int = 0, cause: int | None = None, detail: str = "") -> int:
+        event = len(self.rows) + 1
+        self.rows.append({"event": event, "day": day, "kind": kind, "actor": actor, "target": target,
+                          "location": location, "weapon": weapon, "hits": hits, "casualties": casualties,
+                          "deaths": deaths, "cause": cause, "detail": detail})
+        self.current = event
+        return event
+
+    # --- attacks -----------------------------------------------------------------------------------
+
+    def attack(self, channel, now: float) -> int:
+        """An attack of `channel`'s own process, accepted at `now` (before it excites anything)."""
+        cause, how = self._attribute(channel, now)
+        event = self._row(now, "attack", channel.militia.name, channel.target, self.locations.get(id(channel), ""),
+                          cause=cause, detail=how)
+        self._excites(channel, event, now)
+        return event
+
+    def forced(self, channel, now: float, hits: int, casualties: int, deaths: int) -> int:
+        """An attack whose outcome the scenario gives (an effect), before it is recorded."""
+        event = self._row(now, "hit" if hits else "attack", channel.militia.name, channel.target,
+                          self.locations.get(id(channel), ""), hits=hits, casualties=casualties, deaths=deaths,
+                          cause=self.current, detail="forced: its outcome is given by the scenario")
+        self._excites(channel, event, now)
+        return event
+
+    def hit(self, weapon: str, casualties: int, deaths: int) -> None:
+        """The attack just recorded hit, with `weapon`."""
+        row = self.rows[-1]
+        row.update(kind="hit", weapon=weapon, hits=1, casualties=casualties, deaths=deaths)
+
+    def _excites(self, channel, event: int, now: float) -> None:
+        if channel.self_jump:
+            self._parent(channel, event, now, channel.self_jump)
+        for receiver, jump in channel.excites:
+            self._parent(receiver, event, now, jump)
+
+    def _parent(self, receiver, event: int, now: float, jump: float) -> None:
+        """Keep an attack as a parent of `receiver`'s later attacks. The parents of one channel share
+        its decay β, so each keeps a fixed weight jump·exp(β(t_j − t_0)) from the channel's reference
+        time t_0, and their cumulative weights let `_attribute` draw one in O(log n)."""
+        parents = self.parents.get(id(receiver))
+        beta = receiver.beta
+        if parents is None or beta * (now - parents.t0) > REBASE:
+            parents = self.parents[id(receiver)] = Parents(now, beta, parents)
+        parents.add(event, jump * math.exp(beta * (now - parents.t0)))
+
+    def _attribute(self, channel, now: float) -> tuple[int | None, str]:
+        """Draw the part of λ(now) the attack came from; (its event, how) — (None, ...) for the base."""
+        m = channel.militia
+        redirect = channel.redirect_at(now)
+        parts: list[tuple[float, int | None, str]] = [(channel.base, None, "spontaneous (base rate)")]
+        if redirect > 0.0:
+            others = [(((1.0 - o.restraint) * o.base), self.restraints.get(id(o)))
+                      for o in m.channels.values() if o is not channel and o.redirectable and o.restraint < 1.0]
+            total = sum(w for w, _ in others)
+            for w, start in others:
+                if w > 0.0:
+                    parts.append((redirect * w / total, start, "redirected effort of a restraint"))
+            if not others or total <= 0.0:
+                parts.append((redirect, None, "redirected effort"))
+        level = channel.base + redirect
+        for event, amplitude, t, inverse_tau in self.surges.get(m.name, ()):
+            parts.append((level * amplitude * math.exp((t - now) * inverse_tau), event, "surge"))
+        parents = self.parents.get(id(channel))
+        excitation = parents.total(now) if parents is not None else 0.0
+        if excitation > 0.0:
+            parts.append((excitation, EXCITED, "excited by an earlier attack"))
+        total = sum(w for w, _, _ in parts)
+        if total <= 0.0:
+            return None, "spontaneous (base rate)"
+        u = self.uniform() * total
+        chosen = parts[-1]
+        for part in parts:
+            u -= part[0]
+            if u < 0.0:
+                chosen = part
+                break
+        w, event, how = chosen
+        if event is EXCITED:
+            event = parents.draw(self.uniform())
+        return event, f"{how}: {w / total:.0%} of the intensity"
+
+    # --- the rest ----------------------------------------------------------------------------------
+
+    def strike(self, now: float, by: str, on: str, location: str, hits: int, casualties: int, deaths: int,
+               capacity_loss: float) -> int:
+        detail = f"destroys {capacity_loss:.0%} of the capacity left" if capacity_loss > 0.0 and on else ""
+        return self._row(now, "strike", by, on, location, hits=hits, casualties=casualties, deaths=deaths,
+                         cause=self.current, detail=detail)
+
+    def shock(self, now: float, name: str, detail: str) -> int:
+        return self._row(now, "shock", target=name, detail=detail)
+
+    def decision(self, now: float, rule, level: float, acted: bool) -> int:
+        owner, account = self.accounts.get(id(rule.account), (rule.owner, ""))
+        detail = (f"rule {rule.name}: {account} at {level:.3g} >= threshold {rule.threshold:g}; chance to act "
+                  f"{rule.p_act:.3g}; {'acts' if acted else 'holds back'}"
+                  + (f" after {rule.delay_days:g} days" if acted and rule.delay_days else ""))
+        cause = self.current
+        event = self._row(now, "decision", rule.owner, rule.name, cause=cause, detail=detail)
+        self.current = cause  # the other rules the same deposit brings to decide answer it too
+        return event
+
+    def restraint(self, now: float, channel, factor: float, end: float, redirect: bool) -> None:
+        """A restraint (a pause, when a shock brings it) starts on `channel`."""
+        cause = self.current
+        pause = cause is not None and self.rows[cause - 1]["kind"] == "shock"
+        detail = f"fire × {factor:.3g} until day {end:.1f}" + ("; effort moves to other fronts" if redirect else "")
+        if cause is None:
+            detail += "; in force at the start"
+        # Called before the channel takes the merged episode: `channel.restraint` is the one in force.
+        before = self.restraints.get(id(channel))
+        kept = before is not None and channel.restraint < 1.0 and now < channel.restraint_end \
+            and factor >= channel.restraint
+        if kept:  # an episode no stronger than the one in force: the fire held back is still that one's
+            detail += f"; merged into the restraint in force (event {before}), as strong or stronger"
+        event = self._row(now, "pause start" if pause else "restraint start", channel.militia.name, channel.target,
+                          cause=cause, detail=detail)
+        if not kept:
+            self.restraints[id(channel)] = event
+
+    def lifted(self, now: float, channel) -> None:
+        start = self.restraints.pop(id(channel), None)
+        kind = "restraint end"
+        if start is not None and self.rows[start - 1]["kind"] == "pause start":
+            kind = "pause end"
+        self._row(now, kind, channel.militia.name, channel.target, cause=start)
+
+    def surge(self, now: float, militia: str, amplitude: float, decay_days: float) -> None:
+        event = self._row(now, "surge", militia, cause=self.current,
+                          detail=f"rate × (1 + {amplitude:g}·exp(−t/{decay_days:g} days))")
+        self.surges.setdefault(militia, []).append((event, amplitude, now, 1.0 / decay_days))
+
+    def milestone(self, now: float, name: str) -> None:
+        cause = self.current
+        event = self._row(now, "milestone", target=name, cause=cause)
+        self.milestones[name] = event
+        self.current = cause  # a milestone causes nothing: what follows is the incident's
+
+    def level(self, now: float, account) -> None:
+        owner, name = self.accounts.get(id(account), ("", ""))
+        self.levels.append((now, self.current, owner, name, account.level(now)))
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def root_of(self, event: int) -> int:
+        """The first event of `event`'s cause chain: one with no cause."""
+        while True:
+            cause = self.rows[event - 1]["cause"]
+            if cause is None:
+                return event
+            event = cause
+
+    def chain(self, event: int) -> list[int]:
+        """`event` and its causes back to its root, the root first."""
+        chain = [event]
+        while (cause := self.rows[chain[-1] - 1]["cause"]) is not None:
+            chain.append(cause)
+        return chain[::-1]
+
+    def root_label(self, event: int) -> str:
+        """A root as pathways name it: the shock, the restraint in force at the start, or the
+        spontaneous attacks of a militia on a front."""
+        row = self.rows[self.root_of(event) - 1]
+        if row["kind"] == "shock":
+            return f"shock {row['target']}"
+        if row["kind"] in ("attack", "hit"):
+            return f"spontaneous attacks by {row['actor']} on {row['target']}"
+        if row["kind"] == "restraint start":
+            return f"restraint of {row['actor']} on {row['target']} at the start"
+        return f"{row['kind']} {row['actor']} on {row['target']}".strip()
+
+
+class TracedAccount(HarmAccount):
+    """A harm account that tells its tracer its level after each deposit."""
+
+    __slots__ = ("tracer",)
+
+    def deposit(self, now: float, amount: float) -> None:
+        super().deposit(now, amount)
+        self.tracer.level(now, self)
+
+
+class TracedMilestone(MilestoneTracker):
+    """A milestone that tells its tracer when it is reached, and by which incident."""
+
+    __slots__ = ("tracer",)
+
+    def observe(self, now: float, hits: int, casualties: int, deaths: int) -> None:
+        if self.t is not None:
+            return
+        super().observe(now, hits, casualties, deaths)
+        if self.t is not None:
+            self.tracer.milestone(now, self.name)
