@@ -30,7 +30,7 @@ from tests.killing import holds_exactly, killed_at, same_files
 TINY = ROOT / "tests" / "data" / "tiny.toml"
 TRIALS = 40  # 40 chunks of one trial
 RUN_FILES = ("trials.parquet", "monthly.parquet", "summary.csv", "scenario.toml", "milestones.csv", "counts.csv",
-             "parameters.csv")
+             "pathways.csv", "parameters.csv")
 SWEEP_FILES = ("points.parquet", "sensitivity.csv", "spec.toml", "scenario.toml", "parameters.csv")
 COMPARE_FILES = ("comparison.csv", "milestones.csv", "ladder.csv", "parameters.csv")
 OTHER = ["2:actors.m.attacks.s.rate_per_day=0.55"]  # the second arm of the comparisons

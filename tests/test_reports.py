@@ -26,6 +26,7 @@ CSVS = {
     "run": {
         "milestones.csv": ["milestone", "label", "estimate", "lo", "hi", "by_30d", "median_day"],
         "counts.csv": ["series", "mean", "q05", "q25", "q50", "q75", "q95"],
+        "pathways.csv": ["path", "rungs", "trials", "share", "lo", "hi"],
         "parameters.csv": ["parameter", "value", "source", "mean", "q05", "q50", "q95"],
     },
     "sweep": {

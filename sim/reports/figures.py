@@ -99,6 +99,27 @@ def rung_bars(labels: list[str], shares: list[float]) -> str:
     return to_svg(fig)
 
 
+def transition_matrix(sources: list[str], targets: list[str], shares) -> str:
+    """The flow from rung to rung: cell (from, to) is the share of trials in which `to` was the
+    next rung reached after `from` ("start": the first rung; "end": no further rung)."""
+    import numpy as np
+
+    shares = np.asarray(shares, dtype=float)
+    fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(sources) + 2.4))
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=max(float(shares.max()), 1e-9), aspect="auto")
+    for i in range(shares.shape[0]):
+        for j in range(shares.shape[1]):
+            if shares[i, j] >= 0.005:
+                ax.text(j, i, f"{shares[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.6 * shares.max() else "black")
+    ax.set_xticks(range(len(targets)), targets, rotation=35, ha="right", fontsize=7)
+    ax.set_yticks(range(len(sources)), sources, fontsize=7)
+    ax.set_xlabel("next rung reached")
+    ax.set_ylabel("rung reached")
+    ax.set_title("From rung to rung: share of trials taking each step", loc="left")
+    return to_svg(fig)
+
+
 def prior_posterior(panels: list[tuple[str, object, list[float], list[float]]]) -> str:
     """One panel per parameter: the posterior sample (weighted histogram) over the prior density."""
     import numpy as np

@@ -1,7 +1,7 @@
 """The report of a run folder: milestone probabilities, monthly fan chart, ladder, counts.
 
 `report.html` is one self-contained page; `report.md` holds its tables as Markdown, and each table is also a CSV
-beside it (`milestones.csv`, `counts.csv`, `parameters.csv`). All are rebuilt byte for byte from the saved files.
+beside it (`milestones.csv`, `counts.csv`, `pathways.csv`, `parameters.csv`). All are rebuilt byte for byte from the saved files.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ from sim.runs.summary import Summary, day_label
 from sim.scenario import Scenario
 from sim.scenario.schema import Militia
 
+PATHWAYS_NOTE = ("Each trial's path is the ladder's rungs in the order it reached them (rungs reached on the same day "
+                 "in ladder order); the most common paths first, the rest summed in the last row. Shares have 95% "
+                 "Wilson intervals; they sum to 1. `escsim trace` tells one trial's path with its causes.")
 TRACKED = " (tracked, no rung)"  # a milestone off the ladder, so its probability is not read as a rung's
-REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "parameters.csv")
+REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv")
 FLOAT = "%.6g"
 QUANTILES = (5, 25, 50, 75, 95)  # the percentiles of the counts table
 
@@ -59,6 +62,9 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         counts.append({"name": series, "label": series_label(series, scenario), "mean": table.loc[f"mean_{series}", "estimate"],
                        "q": [table.loc[f"q{p:02d}_{series}", "estimate"] for p in QUANTILES]})
     parameters = key_parameters(scenario, summary.particle_counts())
+    pathways = summary.pathways()
+    labelled = lambda names: [n if n in ("start", "end") else lay.labels[n] for n in names]  # noqa: E731
+    sources, targets, steps = summary.transitions()
     render(
         "run.html.j2", out / "report.html",
         title=f"escalation-sim run: {scenario.scenario.name}",
@@ -70,11 +76,12 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         ),
         fan_svg=figures.fan_chart(marked_months(lay.months, list(scale)), panels, PARTIAL_NOTE) if panels else "",
         rung_svg=figures.rung_bars(["none"] + [lay.labels[m] for m in lay.ladder], summary.rung_distribution()),
-        counts=counts, parameters=parameters,
+        counts=counts, parameters=parameters, pathways=pathways.to_dict("records"),
+        flow_svg=figures.transition_matrix(labelled(sources), labelled(targets), steps) if lay.ladder else "",
         posterior_source=posterior_source(scenario) if scenario.parameters.posterior else "",
         reproduce=manifest["reproduce"], versions=manifest["versions"],
     )
-    write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters))
+    write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters, pathways))
     by = [f"by_{day_label(d)}d" for d in lay.by_days]
     write_text(out / "milestones.csv", pd.DataFrame(
         [(m["name"], m["label"], m["p"], m["lo"], m["hi"], *m["by"], m["median_day"]) for m in milestones],
@@ -84,13 +91,14 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         [(c["name"], c["mean"], *c["q"]) for c in counts],
         columns=["series", "mean", *(f"q{p:02d}" for p in QUANTILES)],
     ).to_csv(index=False, float_format=FLOAT))
+    write_text(out / "pathways.csv", pathways.to_csv(index=False, float_format=FLOAT))
     write_text(out / "parameters.csv", pd.DataFrame([p.row for p in parameters], columns=PARAMETER_COLUMNS)
                .to_csv(index=False, float_format=FLOAT))
     return [out / name for name in REPORT_FILES]
 
 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
-              parameters: list[Parameter]) -> str:
+              parameters: list[Parameter], pathways: pd.DataFrame) -> str:
     s = scenario.scenario
     parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
@@ -113,6 +121,11 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
+        "## Pathways up the ladder\n",
+        md.table(["Rungs in the order reached", "Trials", "Share", "95% interval"],
+                 [[md.text(r.path), f"{r.trials:,}", probability(r.share), f"{probability(r.lo)} – {probability(r.hi)}"]
+                  for r in pathways.itertuples()], left=(0,)),
+        PATHWAYS_NOTE + "\n",
         "## Counts per trial\n",
         md.table(["Series", "Mean", "5%", "25%", "Median", "75%", "95%"],
                  [[f"{md.text(c['label'])} ({md.code(c['name'])})", number(c["mean"]), *(number(q) for q in c["q"])]
@@ -123,7 +136,7 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         *([f"Values marked {DRAWN} are drawn by each trial from the {md.text(posterior_source(scenario))}: "
            "its rows give their mean and 5%, 50% and 95% quantiles across this run's trials "
            "(each trial's particle is in `trials.parquet`).\n"] if scenario.parameters.posterior else []),
-        "`milestones.csv`, `counts.csv` and `parameters.csv` beside this file hold these tables; `summary.csv` "
+        "`milestones.csv`, `counts.csv`, `pathways.csv` and `parameters.csv` beside this file hold these tables; `summary.csv` "
         "every metric with its full numbers.\n",
     ]
     return "\n".join(parts)

@@ -12,6 +12,9 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
   of each per-trial count: order statistics (numpy's "inverted_cdf", so a count's quantile is a count), with
   order-statistic intervals;
 - `mean_max_rung`.
+
+`pathways()` is `pathways.csv`: the order in which each trial reached the ladder's rungs (a
+day's ties in ladder order), the most common paths first and the rest summed in one row.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from sim.stats import Histogram, wilson
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TIME_RESOLUTION = 0.01
+PATHS_SHOWN = 15  # paths listed by name in `pathways.csv`; the rest are summed in one row
+NO_RUNG = "(no rung reached)"
+ARROW = " → "
 
 
 def count_quantile(values: np.ndarray, q: float) -> float:
@@ -52,6 +58,8 @@ class Summary:
         self.monthly = [[Histogram() for _ in layout.months] for _ in layout.monthly_series]
         self.n_events = Histogram()
         self.particles = Histogram()  # how many trials drew each particle of the posterior (if any)
+        self._rungs = [layout.milestones.index(m) for m in layout.ladder]
+        self.paths: dict[tuple[int, ...], int] = {}  # rungs in the order reached (ladder indices) -> trials
 
     def add(self, milestone_days: np.ndarray, max_rung: np.ndarray, totals: np.ndarray,
             monthly: np.ndarray, n_events: np.ndarray, particles: np.ndarray | None = None) -> None:
@@ -72,6 +80,49 @@ class Summary:
             for mth, hist in enumerate(row):
                 hist.add(monthly[:, s, mth])
         self.n_events.add(n_events)
+        self._add_paths(milestone_days)
+
+    def _add_paths(self, milestone_days: np.ndarray) -> None:
+        n, rungs = len(milestone_days), len(self._rungs)
+        if not n:
+            return
+        if not rungs:
+            self.paths[()] = self.paths.get((), 0) + n
+            return
+        days = milestone_days[:, self._rungs]
+        reached = ~np.isnan(days)
+        order = np.argsort(np.where(reached, days, np.inf), axis=1, kind="stable")  # ties: ladder order
+        codes = np.where(np.arange(rungs) < reached.sum(axis=1)[:, None], order, -1)
+        for row, count in zip(*np.unique(codes, axis=0, return_counts=True), strict=True):
+            key = tuple(int(r) for r in row if r >= 0)
+            self.paths[key] = self.paths.get(key, 0) + int(count)
+
+    def path_name(self, path: tuple[int, ...]) -> str:
+        return ARROW.join(self.layout.ladder[r] for r in path) if path else NO_RUNG
+
+    def pathways(self, shown: int | None = PATHS_SHOWN) -> pd.DataFrame:
+        """`pathways.csv`: `path` (the rungs in the order reached), `rungs`, `trials`, `share` and its
+        95% Wilson interval `lo`, `hi`; the `shown` most common paths (ties by name), then one row
+        summing the rest (`rungs` empty). `shown=None`: every path."""
+        ranked = sorted(self.paths.items(), key=lambda kv: (-kv[1], self.path_name(kv[0])))
+        kept, rest = (ranked, []) if shown is None else (ranked[:shown], ranked[shown:])
+        rows = [(self.path_name(path), len(path), count, *wilson(count, self.n)) for path, count in kept]
+        if rest:
+            count = sum(c for _, c in rest)
+            rows.append((f"other paths ({len(rest):,} distinct)", math.nan, count, *wilson(count, self.n)))
+        return pd.DataFrame(rows, columns=["path", "rungs", "trials", "share", "lo", "hi"])
+
+    def transitions(self) -> tuple[list[str], list[str], np.ndarray]:
+        """(from, to, shares): of all trials, the share in which rung `to` came next after `from`
+        ("start": the first rung reached; "end": the last)."""
+        ladder = self.layout.ladder
+        sources, targets = ["start", *ladder], [*ladder, "end"]
+        shares = np.zeros((len(sources), len(targets)))
+        for path, count in self.paths.items():
+            steps = [-1, *path, len(ladder)]
+            for a, b in zip(steps[:-1], steps[1:], strict=True):
+                shares[a + 1, b] += count
+        return sources, targets, shares / self.n if self.n else shares
 
     def table(self) -> pd.DataFrame:
         rows: list[tuple[str, float, float, float]] = []

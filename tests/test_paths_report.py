@@ -1,0 +1,87 @@
+"""`pathways.csv` and the run report's pathways: each trial's rungs in the order reached."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.runs.layout import RunLayout
+from sim.runs.summary import ARROW, NO_RUNG, Summary
+from tests.conftest import SCENARIOS
+
+TRIALS = 400
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paths") / "run"
+    sim.run(SCENARIOS / "baseline.toml", trials=TRIALS, seed=11, workers=1, out=out, progress=False)
+    scenario = sim.load_scenario(out / "scenario.toml")
+    return out, scenario, pd.read_parquet(out / "trials.parquet")
+
+
+def summary_of(scenario, trials: pd.DataFrame, chunk: int) -> Summary:
+    layout = RunLayout.of(scenario)
+    s = Summary(layout)
+    days = np.column_stack([trials[f"t_{m}"].to_numpy() for m in layout.milestones])
+    for a in range(0, len(trials), chunk):
+        s._add_paths(days[a:a + chunk])
+    s.n = len(trials)
+    return s
+
+
+def path_of(row: pd.Series, ladder: list[str]) -> str:
+    """The rungs of one trial in the order reached, ties in ladder order: written out plainly."""
+    reached = [(row[f"t_{m}"], k, m) for k, m in enumerate(ladder) if not math.isnan(row[f"t_{m}"])]
+    return ARROW.join(m for _, _, m in sorted(reached)) or NO_RUNG
+
+
+def test_each_trial_s_path_is_its_rungs_in_the_order_reached(baseline):
+    _, scenario, trials = baseline
+    every = summary_of(scenario, trials, 1000).pathways(shown=None).set_index("path")
+    expected = trials.apply(path_of, axis=1, ladder=list(scenario.ladder)).value_counts()
+    assert every["trials"].to_dict() == expected.to_dict()
+    # the same, however the trials come in chunks
+    for chunk in (1, 7, 250):
+        assert summary_of(scenario, trials, chunk).paths == summary_of(scenario, trials, 1000).paths
+
+
+def test_pathway_shares_sum_to_one_and_agree_with_the_milestone_probabilities(baseline):
+    out, scenario, trials = baseline
+    table = pd.read_csv(out / "pathways.csv")
+    assert table.trials.sum() == TRIALS and table.share.sum() == pytest.approx(1.0)
+    assert (table.lo <= table.share).all() and (table.share <= table.hi).all()
+    assert table.path.iloc[-1].startswith("other paths (") and math.isnan(table.rungs.iloc[-1])
+    assert list(table.trials.iloc[:-1]) == sorted(table.trials.iloc[:-1], reverse=True)
+    every = summary_of(scenario, trials, 1000).pathways(shown=None)
+    summary = pd.read_csv(out / "summary.csv").set_index("metric")["estimate"]
+    for m in scenario.ladder:  # the paths through a rung hold exactly the trials that reached it
+        through = every[every.path.str.split(ARROW).apply(lambda rungs, m=m: m in rungs)]
+        assert through.share.sum() == pytest.approx(summary[f"p_{m}"], abs=1e-12), m
+
+
+def test_the_flow_from_rung_to_rung_accounts_for_every_trial(baseline):
+    _, scenario, trials = baseline
+    s = summary_of(scenario, trials, 1000)
+    sources, targets, shares = s.transitions()
+    ladder = list(scenario.ladder)
+    assert sources == ["start", *ladder] and targets == [*ladder, "end"]
+    reached = {m: trials[f"t_{m}"].notna().mean() for m in ladder}
+    assert shares[0].sum() == pytest.approx(1.0)  # every trial starts somewhere: a rung, or ends at once
+    for k, m in enumerate(ladder):
+        assert shares[k + 1].sum() == pytest.approx(reached[m])  # a trial that reached m takes one step on
+        assert shares[:, k].sum() == pytest.approx(reached[m])  # and came to m by one step
+
+
+def test_the_report_shows_the_pathways(baseline):
+    out, _, _ = baseline
+    html = " ".join((out / "report.html").read_text(encoding="utf-8").split())
+    md = " ".join((out / "report.md").read_text(encoding="utf-8").split())
+    first = pd.read_csv(out / "pathways.csv").path.iloc[0]
+    for text in (html, md):
+        assert "Pathways up the ladder" in text and "sum to 1" in text and first in text
+    assert "From rung to rung" in html
