@@ -212,7 +212,13 @@ class LocalPool(Executor):
             results = getattr(self._pool, "_result_queue", None)
             if results is not None and not any(p.is_alive() for p in processes):
                 results._writer.close()
+        manager = getattr(self._pool, "_executor_manager_thread", None)
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        if cancel_futures and not wait and manager is not None:
+            # The manager thread closes its wake-up pipe as it ends, and the interpreter's exit
+            # hook writes to that pipe unless it is closed: the two racing (CPython 3.11) print a
+            # traceback as the command exits. With the workers gone the thread ends at once: wait.
+            manager.join(STOP_SECONDS)
 
 
 def _worker_setup(command: int) -> None:
