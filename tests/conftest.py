@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,13 @@ class Trials:
 @pytest.fixture
 def trials():
     return Trials
+
+
+def hawkes_mean(mu: float, alpha: float, memory: float, horizon: float) -> float:
+    """E[N(T)] of a Hawkes process of base rate μ and exponential kernel α·β·exp(−β t), β = 1/memory,
+    started empty: μT/(1 − α) − μα/(1 − α) · (1 − exp(−kT))/k with k = β(1 − α)."""
+    k = (1 - alpha) / memory
+    return mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
 
 
 def assert_mean(values: np.ndarray, expected: float, z: float = 4.5) -> None:

@@ -314,6 +314,16 @@ def _pixels(png: bytes) -> np.ndarray:
     return image.astype(float) / (255.0 if image.dtype == np.uint8 else 1.0)
 
 
+def assert_drawn(png: bytes, what: str) -> None:
+    """The screenshot is of the window's size, not nearly blank, and shows a coloured plot."""
+    rgb = _pixels(png)[..., :3]
+    assert rgb.shape == (HEIGHT, WIDTH, 3), f"{what}: screenshot of {rgb.shape[1]}×{rgb.shape[0]}"
+    inked = (rgb < 0.97).any(axis=2).mean()
+    coloured = ((rgb.max(axis=2) - rgb.min(axis=2)) > 0.2).mean()
+    assert inked > 0.02, f"{what}: the screenshot is nearly blank ({inked:.1%} of pixels not white)"
+    assert coloured > 0.002, f"{what}: the screenshot shows no coloured plot ({coloured:.2%} coloured pixels)"
+
+
 @pytest.mark.parametrize("kind", ["run", "sweep", "compare", "fit"])
 def test_report_opens_in_a_browser_offline_without_errors_and_shows_its_plots(kind, browser, reports):
     if browser is None:
@@ -328,9 +338,4 @@ def test_report_opens_in_a_browser_offline_without_errors_and_shows_its_plots(ki
     assert facts["svgs"], f"{kind} report: expected inline SVG figures, found none"
     assert all(w > 100 and h > 50 for w, h in facts["svgs"]), f"{kind} report: a figure is drawn empty: {facts['svgs']}"
 
-    rgb = _pixels(seen["png"])[..., :3]
-    assert rgb.shape == (HEIGHT, WIDTH, 3), f"{kind} report: screenshot of {rgb.shape[1]}×{rgb.shape[0]}"
-    inked = (rgb < 0.97).any(axis=2).mean()
-    coloured = ((rgb.max(axis=2) - rgb.min(axis=2)) > 0.2).mean()
-    assert inked > 0.02, f"{kind} report: the screenshot is nearly blank ({inked:.1%} of pixels not white)"
-    assert coloured > 0.002, f"{kind} report: the screenshot shows no coloured plot ({coloured:.2%} coloured pixels)"
+    assert_drawn(seen["png"], f"{kind} report")

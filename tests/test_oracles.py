@@ -8,7 +8,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from tests.conftest import Trials, assert_mean, make_scenario
+from tests.conftest import Trials, assert_mean, hawkes_mean, make_scenario
 
 N = 2000
 
@@ -114,9 +114,7 @@ def test_self_excitation_matches_the_hawkes_mean():
         "attacks": {"s": {"rate_per_day": mu}},
         "excitation": {"memory_days": memory, "from": {"m": alpha}},
     }}}, horizon_days=horizon)
-    beta = 1.0 / memory
-    k = beta * (1 - alpha)
-    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    expected = hawkes_mean(mu, alpha, memory, horizon)
     counts = Trials(s, N).count("attacks_on_s")
     assert_mean(counts, expected)
     # Overdispersed, as a cluster process must be.
@@ -264,8 +262,7 @@ def test_self_excitation_of_a_quiet_channel_starts_at_its_first_attack():
         "attacks": {"s": {"rate_per_day": mu}},
         "excitation": {"memory_days": memory, "from": {"m": alpha}},
     }}}, horizon_days=horizon)
-    k = (1 - alpha) / memory
-    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    expected = hawkes_mean(mu, alpha, memory, horizon)
     assert_mean(Trials(s, 4000).count("attacks_on_s"), expected)
 
 

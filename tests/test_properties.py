@@ -33,7 +33,7 @@ from sim.scenario.loading import to_plain, validate
 from sim.scenario.paths import with_values
 from sim.scenario.schema import Count, Days, NonNegative
 from sim.stats import Z95
-from tests.conftest import SCENARIOS, Trials, assert_mean, make_scenario
+from tests.conftest import SCENARIOS, Trials, assert_mean, hawkes_mean, make_scenario
 
 rates = st.floats(0.0, 5.0)
 probabilities = st.floats(0.0, 1.0)
@@ -600,8 +600,7 @@ def test_near_critical_excitation_matches_the_hawkes_mean():
     s = make_scenario({"actors": {"m": {
         "attacks": {"s": {"rate_per_day": mu}}, "excitation": {"memory_days": memory, "from": {"m": alpha}},
     }}}, horizon_days=horizon)
-    k = (1 - alpha) / memory
-    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    expected = hawkes_mean(mu, alpha, memory, horizon)
     assert_mean(Trials(s, 1000).count("attacks_on_s"), expected)
 
 

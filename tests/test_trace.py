@@ -16,7 +16,7 @@ import sim
 from sim.cli import main
 from sim.engine.trace import trace_trial
 from sim.model.trace import COLUMNS
-from tests.conftest import SCENARIOS, assert_mean, make_scenario
+from tests.conftest import SCENARIOS, assert_mean, hawkes_mean, make_scenario
 
 SEED = 20240604
 CONSEQUENCES = {"strike", "decision", "surge", "milestone", "restraint end", "pause start", "pause end"}
@@ -96,9 +96,7 @@ def test_attack_causes_follow_the_branching_structure_of_a_hawkes_process():
         "attacks": {"s": {"rate_per_day": mu}},
         "excitation": {"memory_days": memory, "from": {"m": alpha}},
     }}}, horizon_days=horizon)
-    beta = 1.0 / memory
-    k = beta * (1 - alpha)
-    expected = mu * horizon / (1 - alpha) - mu * alpha / (1 - alpha) * (1 - math.exp(-k * horizon)) / k
+    expected = hawkes_mean(mu, alpha, memory, horizon)
     spontaneous, offspring = [], []
     for trial in range(n):
         ev = trace_trial(s, 3, trial).events

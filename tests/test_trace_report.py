@@ -15,7 +15,7 @@ import pytest
 from sim.engine.trace import TracedTrial, trace_trial
 from sim.reports.trace import write_trace_report
 from sim.scenario import Scenario, load_scenario
-from tests.test_browser import HEIGHT, INSTALL, WIDTH, _pixels, browser, open_page  # noqa: F401 (browser: a fixture)
+from tests.test_browser import INSTALL, assert_drawn, browser, open_page  # noqa: F401 (browser: a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -53,12 +53,7 @@ def test_trace_page_opens_in_a_browser_offline_without_errors_and_shows_its_plot
     assert len(facts["svgs"]) == 2, f"trace page: expected the timeline and the harm accounts, found {facts['svgs']}"
     assert all(w > 100 and h > 50 for w, h in facts["svgs"]), f"trace page: a figure is drawn empty: {facts['svgs']}"
 
-    rgb = _pixels(seen["png"])[..., :3]
-    assert rgb.shape == (HEIGHT, WIDTH, 3), f"trace page: screenshot of {rgb.shape[1]}×{rgb.shape[0]}"
-    inked = (rgb < 0.97).any(axis=2).mean()
-    coloured = ((rgb.max(axis=2) - rgb.min(axis=2)) > 0.2).mean()
-    assert inked > 0.02, f"trace page: the screenshot is nearly blank ({inked:.1%} of pixels not white)"
-    assert coloured > 0.002, f"trace page: the screenshot shows no coloured plot ({coloured:.2%} coloured pixels)"
+    assert_drawn(seen["png"], "trace page")
 
 
 def test_trace_page_holds_the_chain_of_every_milestone_reached(traced, baseline, page):
