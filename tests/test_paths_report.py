@@ -85,3 +85,34 @@ def test_the_report_shows_the_pathways(baseline):
     for text in (html, md):
         assert "Pathways up the ladder" in text and "sum to 1" in text and first in text
     assert "From rung to rung" in html
+
+
+def test_the_compare_report_shows_how_the_pathways_shift(tmp_path):
+    """Trial i of each scenario on the same streams: the share of each path in A and B is as their
+    run folders' trials say, and the paired difference is Newcombe's on those indicators."""
+    from sim.comparison.stats import paired_proportion_difference
+    from sim.runs.summary import path_codes, path_names
+
+    out = tmp_path / "cmp"
+    sim.compare([SCENARIOS / "baseline.toml", SCENARIOS / "israel_strikes_iraq_day60.toml"], trials=300, seed=2,
+                workers=1, out=out, progress=False)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    html = " ".join((out / "report.html").read_text(encoding="utf-8").split())
+    head = "### Pathways up the ladder: israel_strikes_iraq_day60 − baseline"
+    assert head in md and "Pathways up the ladder: israel_strikes_iraq_day60 − baseline" in html
+    section = md[md.index(head):].split("\n\n")[1].splitlines()[2:]
+    ladder = list(sim.load_scenario(SCENARIOS / "baseline.toml").ladder)
+    paths = {}
+    for name in ("baseline", "israel_strikes_iraq_day60"):
+        t = pd.read_parquet(out / "runs" / name / "trials.parquet")
+        paths[name] = path_names(path_codes(np.column_stack([t[f"t_{m}"].to_numpy() for m in ladder])), ladder)
+    assert 1 <= len(section) <= 8
+    for line in section:
+        path, a, b, diff, interval = [c.strip() for c in line.strip("|").split("|")]
+        x, y = paths["baseline"] == path, paths["israel_strikes_iraq_day60"] == path
+        assert float(a) == pytest.approx(x.mean(), abs=5e-4) and float(b) == pytest.approx(y.mean(), abs=5e-4)
+        d = paired_proportion_difference(x, y)
+        assert float(diff.replace("−", "-")) == pytest.approx(d.estimate, abs=5e-4)
+        assert interval == f"[{d.lo:+.3f}, {d.hi:+.3f}]".replace("-", "−").replace("+0.000", "0.000").replace("−0.000", "0.000")
+    moved = np.mean(paths["baseline"] != paths["israel_strikes_iraq_day60"])
+    assert f"{moved:.1%} of the trials took another path" in md

@@ -236,7 +236,8 @@ class Outputs:
         lay, table, n = self.layout, self.summary, self.n
         names = []
         for m in lay.ordered:  # the rungs, then the milestones tracked off the ladder
-            names += [f"p_{m}", *(f"p_{m}_by_{day_label(d)}d" for d in lay.by_days)]
+            names += [f"p_{m}", *(f"p_{m}_by_{day_label(d)}d" for d in lay.by_days),
+                      *(f"p_{m}_by_{month}" for month in lay.months)]
         names += [f"median_t_{m}" for m in lay.ordered]
         for series in lay.series:
             names += [f"mean_{series}", *(f"q{round(q * 100):02d}_{series}" for q in QUANTILES)]
@@ -260,6 +261,13 @@ class Outputs:
                 assert by.hi <= 1 and previous <= by.estimate <= p.estimate
                 assert math.isclose(by.estimate, (self.day(m)[reached] <= d).sum() / n, rel_tol=1e-5, abs_tol=1e-12)
                 previous = by.estimate
+            previous = 0.0
+            for month, end in zip(lay.months, lay.month_ends, strict=True):  # by the end of each month
+                by = table.loc[f"p_{m}_by_{month}"]
+                assert by.hi <= 1 and previous <= by.estimate <= p.estimate
+                assert math.isclose(by.estimate, (self.day(m)[reached] < end).sum() / n, rel_tol=1e-5, abs_tol=1e-12)
+                previous = by.estimate
+            assert table.loc[f"p_{m}_by_{lay.months[-1]}", "estimate"] == p.estimate
             if reached.any():
                 median = table.loc[f"median_t_{m}"]
                 assert median.hi <= self.horizon
@@ -503,7 +511,7 @@ def test_without_attacks_or_shocks_nothing_happens_and_every_file_is_well_formed
     assert out.trials[[f"t_{m}" for m in lay.milestones]].isna().all().all() and (out.trials.max_rung == 0).all()
     # P = 0 exactly, its Wilson interval [0, z²/(n + z²)]; no median day; counts 0 with 0-wide intervals.
     for m in lay.ordered:
-        for metric in [f"p_{m}", *(f"p_{m}_by_{day_label(d)}d" for d in lay.by_days)]:
+        for metric in [f"p_{m}", *(f"p_{m}_by_{day_label(d)}d" for d in lay.by_days), *(f"p_{m}_by_{t}" for t in lay.months)]:
             assert table.loc[metric, "estimate"] == 0 and table.loc[metric, "lo"] == 0
             assert math.isclose(table.loc[metric, "hi"], Z95**2 / (n + Z95**2), rel_tol=1e-5)
         assert table.loc[f"median_t_{m}"].isna().all()

@@ -26,19 +26,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sim.comparison.runner import NOT_COMPARABLE, arm_pairs
-from sim.comparison.stats import kaplan_meier, survival_at
+from sim.comparison.stats import kaplan_meier, paired_proportion_difference, survival_at
 from sim.errors import InputError
 from sim.reports import compare_figures as figs
 from sim.reports import markdown as md
 from sim.reports.html import render
 from sim.reports.labels import PARTIAL_NOTE, marked_months, month_scale, series_label
-from sim.reports.numbers import decimals, estimate, number
+from sim.reports.numbers import decimals, estimate, number, probability
 from sim.reports.numbers import interval as _interval
 from sim.reports.numbers import signed as _signed
 from sim.reports.run import WRITTEN, key_parameters
 from sim.runs.layout import RunLayout
 from sim.runs.storage import read_table, write_text
-from sim.runs.summary import count_quantile
+from sim.runs.summary import count_quantile, path_codes, path_names
 from sim.scenario import Scenario, load_scenario
 from sim.scenario.loading import to_plain
 from sim.scenario.paths import get
@@ -88,6 +88,9 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
     comparison = pd.read_csv(out / "comparison.csv", keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, str))
     comparison[text] = comparison[text].fillna("")
     pairs = [_pair(comparison, a, b, labels, horizon) for a, b in arm_pairs(names, manifest.get("pairs", "all"))]
+    by_name = {a.name: a for a in arms}
+    for pair in pairs:
+        pair["paths"], pair["paths_note"] = _pathway_shift(by_name[pair["a"]], by_name[pair["b"]])
 
     milestone_rows = [{"label": labels.get(m, m), "milestone": m,
                        "cells": [_p_cell(probabilities.get((a.name, m))) for a in arms]} for m in milestones]
@@ -401,6 +404,36 @@ def _pair(comparison: pd.DataFrame, a: str, b: str, labels: dict[str, str], hori
     return {"a": a, "b": b, "rows": rows, "only": only}
 
 
+PATHS_COMPARED = 8  # the most common paths of the two scenarios together
+
+
+def _paths(arm: _Arm) -> np.ndarray:
+    ladder = arm.layout.ladder
+    days = np.column_stack([arm.column(f"t_{m}") for m in ladder]) if ladder else np.zeros((0, 0))
+    return path_names(path_codes(days), ladder)
+
+
+def _pathway_shift(a: _Arm, b: _Arm) -> tuple[list[dict], str]:
+    """The most common orders of rungs of the two scenarios, each with its share in A and B and the paired
+    difference (Newcombe's interval: trial i of B against trial i of A)."""
+    if a.layout.ladder != b.layout.ladder or not a.layout.ladder:
+        return [], "not compared: the ladders differ" if a.layout.ladder != b.layout.ladder else "no ladder"
+    pa_, pb = _paths(a), _paths(b)
+    names, counts = np.unique(np.concatenate([pa_, pb]), return_counts=True)
+    ranked = sorted(zip(names.tolist(), counts.tolist(), strict=True), key=lambda kv: (-kv[1], kv[0]))[:PATHS_COMPARED]
+    rows = []
+    for path, _ in ranked:
+        x, y = pa_ == path, pb == path
+        d = paired_proportion_difference(x, y)
+        rows.append({"path": path, "a": probability(float(x.mean())), "b": probability(float(y.mean())),
+                     "difference": _signed(d.estimate, 3), "interval": _interval(d.lo, d.hi, 3),
+                     "moved": bool(d.lo > 0 or d.hi < 0)})
+    changed = float(np.mean(pa_ != pb))
+    return rows, (f"{changed:.1%} of the trials took another path in {b.name} than in {a.name} (same random streams); "
+                  f"the {len(rows)} most common paths of the two together, each with the paired 95% interval of its share's "
+                  "change")
+
+
 def _p_cell(value: tuple[float, float, float] | None) -> str:
     if value is None:
         return "—"
@@ -441,6 +474,11 @@ def _markdown(manifest: dict, arms: list[_Arm], parameters: list[dict], mileston
              "Var. cut"],
             [[f"{md.text(r['label'])} ({md.code(r['metric'])})", r["a"], r["b"], r["difference"], r["interval"], r["test"], r["p"],
               r["unpaired"], r["cut"]] for r in pair["rows"]], left=(0, 5)))
+        parts.append(f"### Pathways up the ladder: {md.text(pair['b'])} − {md.text(pair['a'])}\n")
+        if pair["paths"]:
+            parts.append(md.table(["Rungs in the order reached", pair["a"], pair["b"], "Difference", "Paired 95% interval"],
+                                  [[md.text(r["path"]), r["a"], r["b"], r["difference"], r["interval"]] for r in pair["paths"]]))
+        parts.append(md.text(pair["paths_note"]) + ".\n")
         for name, metrics in pair["only"].items():
             parts.append(f"Only {md.text(name)} has {len(metrics)} of these metrics ({', '.join(map(md.code, metrics))}): "
                          "they have its estimate and no difference (`only_in` in `comparison.csv`).\n")

@@ -99,6 +99,29 @@ def rung_bars(labels: list[str], shares: list[float]) -> str:
     return to_svg(fig)
 
 
+def risk_curves(days, curves: list[tuple[str, object, object, object]], marks: list[tuple[float, str]],
+                title: str) -> str:
+    """P(reached by day t) for each milestone, with its 95% band, and the scheduled shocks as dashed
+    vertical lines labelled at the top."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    colours = plt.get_cmap("tab10")
+    for k, (label, p, lo, hi) in enumerate(curves):
+        colour = colours(k % 10)
+        ax.step(days, p, where="post", color=colour, linewidth=1.4, label=label)
+        ax.fill_between(days, lo, hi, step="post", color=colour, alpha=0.15, linewidth=0)
+    for day, label in marks:
+        ax.axvline(day, color=GREY, linestyle="--", linewidth=0.8)
+        ax.annotate(label, xy=(day, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -2),
+                    textcoords="offset points", rotation=90, va="top", fontsize=7, color=GREY)
+    ax.set_xlim(float(days[0]), float(days[-1]))
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("day of the horizon")
+    ax.set_ylabel("P(reached by that day)")
+    ax.set_title(title, loc="left")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return to_svg(fig)
+
+
 def transition_matrix(sources: list[str], targets: list[str], shares) -> str:
     """The flow from rung to rung: cell (from, to) is the share of trials in which `to` was the
     next rung reached after `from` ("start": the first rung; "end": no further rung)."""

@@ -29,6 +29,20 @@ from sim.scenario.schema import Militia
 PATHWAYS_NOTE = ("Each trial's path is the ladder's rungs in the order it reached them (rungs reached on the same day "
                  "in ladder order); the most common paths first, the rest summed in the last row. Shares have 95% "
                  "Wilson intervals; they sum to 1. `escsim trace` tells one trial's path with its causes.")
+RISK_NOTE = ("P(reached by the end of each calendar month; the last column: by the horizon, the milestone's "
+             "probability), over all trials; `p_<milestone>_by_<YYYY-MM>` in `summary.csv` gives each with its 95% "
+             "Wilson interval. The report's curves give it day by day, with the scheduled shocks marked.")
+HOW_TO_READ = (
+    "Each trial is one possible year from the scenario's start; a probability is the share of trials in which "
+    "something happened, and its 95% interval is the Monte Carlo error of that share only (more trials shrink it).",
+    "The parameters drawn from a calibrated posterior vary from trial to trial, so their uncertainty is inside "
+    "the probabilities; every other parameter is a point value (Key parameters), and how much the answer hangs on "
+    "them is what `escsim sweep` shows.",
+    "Risk over time: how the chance of each rung builds up through the horizon; a step at a dashed line is the "
+    "scheduled shock at work.",
+    "Pathways: in what order the rungs come; `escsim trace` re-runs one trial with every event and its cause.",
+    "These are the model's logic on the evidence of the seeds, not forecasts of particular events.",
+)
 TRACKED = " (tracked, no rung)"  # a milestone off the ladder, so its probability is not read as a rung's
 REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv")
 FLOAT = "%.6g"
@@ -65,6 +79,13 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
     pathways = summary.pathways()
     labelled = lambda names: [n if n in ("start", "end") else lay.labels[n] for n in names]  # noqa: E731
     sources, targets, steps = summary.transitions()
+    by_month = [(m["label"], m["tracked"], [table.loc[f"p_{m['name']}_by_{month}", "estimate"] for month in lay.months])
+                for m in milestones]
+    grid = np.arange(0.0, math.ceil(lay.horizon_days) + 1.0)
+    grid[-1] = lay.horizon_days
+    curves = [(lay.labels[name], *summary.cumulative(name, grid + 1e-9)) for name in lay.ladder]
+    marks = [(day, name) for name, shock in scenario.shocks.items()
+             if (day := scenario.shock_day(shock)) is not None and 0.0 <= day < lay.horizon_days]
     render(
         "run.html.j2", out / "report.html",
         title=f"escalation-sim run: {scenario.scenario.name}",
@@ -77,11 +98,15 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         fan_svg=figures.fan_chart(marked_months(lay.months, list(scale)), panels, PARTIAL_NOTE) if panels else "",
         rung_svg=figures.rung_bars(["none"] + [lay.labels[m] for m in lay.ladder], summary.rung_distribution()),
         counts=counts, parameters=parameters, pathways=pathways.to_dict("records"),
+        risk_svg=figures.risk_curves(grid, curves, marks, "Risk over time: P(each rung reached by day t)")
+        if curves else "",
+        months=lay.months, by_month=by_month, risk_note=RISK_NOTE.replace("`", ""), how_to_read=[line.replace("`", "") for line in HOW_TO_READ],
         flow_svg=figures.transition_matrix(labelled(sources), labelled(targets), steps) if lay.ladder else "",
         posterior_source=posterior_source(scenario) if scenario.parameters.posterior else "",
         reproduce=manifest["reproduce"], versions=manifest["versions"],
     )
-    write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters, pathways))
+    write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters, pathways,
+                                            lay.months, by_month))
     by = [f"by_{day_label(d)}d" for d in lay.by_days]
     write_text(out / "milestones.csv", pd.DataFrame(
         [(m["name"], m["label"], m["p"], m["lo"], m["hi"], *m["by"], m["median_day"]) for m in milestones],
@@ -98,7 +123,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
 
 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
-              parameters: list[Parameter], pathways: pd.DataFrame) -> str:
+              parameters: list[Parameter], pathways: pd.DataFrame, months: list[str], by_month: list) -> str:
     s = scenario.scenario
     parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
@@ -113,6 +138,9 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
         f"- Versions: {md.versions(manifest['versions'])}",
         f"- Command: {md.code(manifest['command'])}",
         f"- Reproduce: {md.code(manifest['reproduce'])}\n",
+        "## How to read this report\n",
+        *(f"- {line}" for line in HOW_TO_READ),
+        "",
         "## Escalation milestones\n",
         md.table(["Milestone", "P(by horizon)", "95% interval", *(f"P(≤ {d:g} d)" for d in by_days),
                   "Median day if reached"],
@@ -121,6 +149,10 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
+        "## Risk over time\n",
+        md.table(["Milestone", *months],
+                 [[md.text(label), *(probability(p) for p in ps)] for label, _, ps in by_month]),
+        RISK_NOTE + "\n",
         "## Pathways up the ladder\n",
         md.table(["Rungs in the order reached", "Trials", "Share", "95% interval"],
                  [[md.text(r.path), f"{r.trials:,}", probability(r.share), f"{probability(r.lo)} – {probability(r.hi)}"]

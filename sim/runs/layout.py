@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from sim.model.tally import month_edges
 from sim.model.world import tally_layout
 from sim.scenario.schema import Scenario
 
@@ -22,6 +23,7 @@ class RunLayout:
     horizon_days: float
     by_days: list[float]
     particles: bool = False  # trials draw their parameters from a posterior
+    month_ends: tuple[float, ...] = ()  # day offset where each month ends (the last: the horizon)
 
     @property
     def ordered(self) -> list[str]:
@@ -32,6 +34,7 @@ class RunLayout:
     def of(cls, scenario: Scenario) -> RunLayout:
         series, monthly, months = tally_layout(scenario)
         horizon = scenario.scenario.horizon_days
+        _, edges = month_edges(scenario.scenario.start_date, horizon)
         return cls(
             milestones=list(scenario.milestones),
             labels={k: (m.label or k) for k, m in scenario.milestones.items()},
@@ -42,6 +45,7 @@ class RunLayout:
             horizon_days=horizon,
             by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
             particles=scenario.parameters.posterior is not None,
+            month_ends=(*edges, horizon),
         )
 
 

@@ -6,6 +6,8 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
 
 - `p_<milestone>`: P(reached by the horizon), 95% Wilson interval;
 - `p_<milestone>_by_<N>d`: P(reached within N days), for the scenario's `summary.by_days`;
+- `p_<milestone>_by_<YYYY-MM>`: P(reached by the end of that calendar month, or of the horizon
+  in its last month, which is then `p_<milestone>`), 95% Wilson interval;
 - `median_t_<milestone>`: median first-passage day among trials that reach it (NaN if none),
   with a 95% order-statistic interval (days are kept on a 0.01-day grid, capped at the horizon);
 - `mean_<series>` (normal interval, not below 0) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
@@ -25,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim.runs.layout import RunLayout
-from sim.stats import Histogram, wilson
+from sim.stats import Z95, Histogram, wilson
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 TIME_RESOLUTION = 0.01
@@ -37,6 +39,32 @@ ARROW = " → "
 def count_quantile(values: np.ndarray, q: float) -> float:
     """The q-quantile of per-trial counts as the order statistic (a count, as `summary.csv` gives it)."""
     return float(np.quantile(values, q, method="inverted_cdf"))
+
+
+def wilson_arrays(successes: np.ndarray, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`sim.stats.wilson` for an array of successes out of `n`."""
+    k = np.asarray(successes, dtype=float)
+    if n <= 0:
+        nan = np.full(k.shape, math.nan)
+        return nan, nan, nan
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return p, np.maximum(0.0, np.minimum(p, centre - half)), np.minimum(1.0, np.maximum(p, centre + half))
+
+
+def path_codes(rung_days: np.ndarray) -> np.ndarray:
+    """Each trial's rungs in the order reached, as ladder indices padded with -1: `rung_days` holds
+    the first-passage days of the ladder's rungs (NaN: not reached); a day's ties in ladder order."""
+    reached = ~np.isnan(rung_days)
+    order = np.argsort(np.where(reached, rung_days, np.inf), axis=1, kind="stable")
+    return np.where(np.arange(rung_days.shape[1]) < reached.sum(axis=1)[:, None], order, -1)
+
+
+def path_names(codes: np.ndarray, ladder: list[str]) -> np.ndarray:
+    """The `pathways.csv` name of each trial's path (`path_codes`)."""
+    return np.array([ARROW.join(ladder[r] for r in row if r >= 0) or NO_RUNG for row in codes.tolist()], dtype=object)
 
 
 def day_label(days: float) -> str:
@@ -52,6 +80,8 @@ class Summary:
         m = len(layout.milestones)
         self.reached = np.zeros(m, dtype=np.int64)
         self.reached_by = np.zeros((m, len(layout.by_days)), dtype=np.int64)
+        self.reached_by_month = np.zeros((m, len(layout.month_ends)), dtype=np.int64)
+        self._month_ends = np.asarray(layout.month_ends, dtype=float)
         self.first_passage = [Histogram(TIME_RESOLUTION) for _ in range(m)]
         self.counts = [Histogram() for _ in layout.series]
         self.rungs = Histogram()
@@ -72,6 +102,7 @@ class Summary:
             self.reached[j] += int(hit.sum())
             for k, d in enumerate(self.layout.by_days):
                 self.reached_by[j, k] += int((t[hit] <= d).sum())
+            self.reached_by_month[j] += (t[hit][:, None] < self._month_ends[None, :]).sum(axis=0)
             self.first_passage[j].add(t[hit])
         for k, hist in enumerate(self.counts):
             hist.add(totals[:, k])
@@ -89,10 +120,7 @@ class Summary:
         if not rungs:
             self.paths[()] = self.paths.get((), 0) + n
             return
-        days = milestone_days[:, self._rungs]
-        reached = ~np.isnan(days)
-        order = np.argsort(np.where(reached, days, np.inf), axis=1, kind="stable")  # ties: ladder order
-        codes = np.where(np.arange(rungs) < reached.sum(axis=1)[:, None], order, -1)
+        codes = path_codes(milestone_days[:, self._rungs])
         for row, count in zip(*np.unique(codes, axis=0, return_counts=True), strict=True):
             key = tuple(int(r) for r in row if r >= 0)
             self.paths[key] = self.paths.get(key, 0) + int(count)
@@ -133,6 +161,8 @@ class Summary:
             rows.append((f"p_{name}", *wilson(int(self.reached[j]), self.n)))
             for k, d in enumerate(lay.by_days):
                 rows.append((f"p_{name}_by_{day_label(d)}d", *wilson(int(self.reached_by[j, k]), self.n)))
+            for k, month in enumerate(lay.months[:len(lay.month_ends)]):
+                rows.append((f"p_{name}_by_{month}", *wilson(int(self.reached_by_month[j, k]), self.n)))
         for j in order:
             # A day rounded to the grid may pass a horizon that is not on it: it is still before it.
             median = (min(v, lay.horizon_days) for v in self.first_passage[j].quantile(0.5))
@@ -144,6 +174,14 @@ class Summary:
                 rows.append((f"q{round(q * 100):02d}_{name}", *hist.quantile(q, "inverted_cdf")))
         rows.append(("mean_max_rung", *self.rungs.mean()))
         return pd.DataFrame(rows, columns=["metric", "estimate", "lo", "hi"])
+
+    def cumulative(self, milestone: str, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(estimate, lo, hi): P(reached before each of `days`), with 95% Wilson intervals, from the
+        first-passage days on their 0.01-day grid (for curves; the summary's rows count exact days)."""
+        hist = self.first_passage[self.layout.milestones.index(milestone)]
+        before = np.cumsum(np.concatenate([[0], hist.counts]))[np.searchsorted(hist.points * hist.resolution,
+                                                                                 days, side="left")]
+        return wilson_arrays(before, self.n)
 
     def fan(self) -> pd.DataFrame:
         """Per monthly series and month: mean and the 5/25/50/75/95% quantiles (counts) across trials."""

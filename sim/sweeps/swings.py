@@ -59,6 +59,8 @@ def extractors(layout: RunLayout) -> dict[str, tuple[str, Extract]]:
         found[f"p_{name}"] = ("probability", lambda t, r, c, j=j: ~np.isnan(t[:, j]))
         for d in layout.by_days:
             found[f"p_{name}_by_{day_label(d)}d"] = ("probability", lambda t, r, c, j=j, d=d: np.nan_to_num(t[:, j], nan=np.inf) <= d)
+        for month, end in zip(layout.months, layout.month_ends, strict=True):
+            found[f"p_{name}_by_{month}"] = ("probability", lambda t, r, c, j=j, e=end: np.nan_to_num(t[:, j], nan=np.inf) < e)
         found[f"median_t_{name}"] = ("median", lambda t, r, c, j=j: t[:, j])
     for k, name in enumerate(layout.series):
         found[f"mean_{name}"] = ("mean", lambda t, r, c, k=k: c[:, k])
