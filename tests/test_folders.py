@@ -30,7 +30,7 @@ from tests.killing import holds_exactly, killed_at, same_files
 TINY = ROOT / "tests" / "data" / "tiny.toml"
 TRIALS = 40  # 40 chunks of one trial
 RUN_FILES = ("trials.parquet", "monthly.parquet", "summary.csv", "scenario.toml", "milestones.csv", "counts.csv",
-             "pathways.csv", "parameters.csv")
+             "pathways.csv", "parameters.csv", "roots.csv")
 SWEEP_FILES = ("points.parquet", "sensitivity.csv", "spec.toml", "scenario.toml", "parameters.csv")
 COMPARE_FILES = ("comparison.csv", "milestones.csv", "ladder.csv", "parameters.csv")
 OTHER = ["2:actors.m.attacks.s.rate_per_day=0.55"]  # the second arm of the comparisons
@@ -74,7 +74,7 @@ def whole(tmp_path_factory):
 # Steps of a run, in order: inside folder creation, checkpoints, every final write, the cleanup.
 RUN_STEPS = [
     "folder created", "write plan.json", "write chunk-000000000000.npz", "write chunk-000000000023.npz",
-    "write trials.parquet", "write monthly.parquet", "write summary.csv", "write scenario.toml", "write report.html",
+    "write trials.parquet", "write monthly.parquet", "write summary.csv", "write scenario.toml", "write roots.csv", "write report.html",
     "write manifest.json", "cleanup", "cleanup: plan removed", "cleanup: checkpoint removed#7",
 ]
 

@@ -116,3 +116,48 @@ def test_the_compare_report_shows_how_the_pathways_shift(tmp_path):
         assert interval == f"[{d.lo:+.3f}, {d.hi:+.3f}]".replace("-", "−").replace("+0.000", "0.000").replace("−0.000", "0.000")
     moved = np.mean(paths["baseline"] != paths["israel_strikes_iraq_day60"])
     assert f"{moved:.1%} of the trials took another path" in md
+
+
+def test_roots_csv_names_where_each_milestone_s_cause_chain_begins(baseline):
+    """The traced trials are the run's own (each milestone is reached in as many of them as
+    trials.parquet says), every milestone reached has one root, and a root is a shock of the
+    scenario, a restraint in force at the start or a militia's spontaneous attacks on a front."""
+    from sim.runs.outputs import ROOT_TRIALS
+
+    out, scenario, trials = baseline
+    roots = pd.read_csv(out / "roots.csv")
+    traced = min(TRIALS, ROOT_TRIALS)
+    assert (roots.traced == traced).all()
+    first = trials[trials.trial < traced]
+    for m in scenario.milestones:
+        rows = roots[roots.milestone == m]
+        reached = int(first[f"t_{m}"].notna().sum())
+        assert rows.trials.sum() == reached and (rows.reached == reached).all(), m
+        if reached:
+            assert rows.share.sum() == pytest.approx(1.0) and list(rows.trials) == sorted(rows.trials, reverse=True)
+    militias = [name for name, a in scenario.actors.items() if a.kind == "militia"]
+    kinds = ({f"shock {s}" for s in scenario.shocks}
+             | {f"restraint of {m} on {t} at the start" for m in militias for t in scenario.actors[m].attacks}
+             | {f"spontaneous attacks by {m} on {t}" for m in militias for t in scenario.actors[m].attacks})
+    assert set(roots.root) <= kinds, set(roots.root) - kinds
+    html = " ".join((out / "report.html").read_text(encoding="utf-8").split())
+    assert f"Roots of each milestone's cause chain ({traced:,} trials traced)" in html
+
+
+def test_roots_csv_agrees_with_the_trace_of_each_trial(baseline):
+    out, scenario, _ = baseline
+    from sim.engine.trace import trace_trial
+
+    roots = pd.read_csv(out / "roots.csv")
+    seed = 11
+    counted: dict[tuple[str, str], int] = {}
+    for trial in range(min(TRIALS, 200)):
+        traced = trace_trial(scenario, seed, trial)
+        events = traced.events.set_index("event")
+        for m, root in traced.roots.items():
+            row = events.loc[root]
+            label = {"shock": f"shock {row.target}", "attack": f"spontaneous attacks by {row.actor} on {row.target}",
+                     "hit": f"spontaneous attacks by {row.actor} on {row.target}",
+                     "restraint start": f"restraint of {row.actor} on {row.target} at the start"}[row.kind]
+            counted[(m, label)] = counted.get((m, label), 0) + 1
+    assert dict(zip(zip(roots.milestone, roots.root, strict=True), roots.trials, strict=True)) == counted

@@ -139,7 +139,7 @@ def test_invariants_hold_for_any_valid_scenario(scenario, seed):
 # --- the files `sim.run` writes ----------------------------------------------------------------
 
 FILES = {"scenario.toml", "manifest.json", "trials.parquet", "monthly.parquet", "summary.csv", "report.html",
-         "report.md", "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv"}
+         "report.md", "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv", "roots.csv"}
 RUN_TRIALS = 20
 MAX_EVENTS = 5_000  # runaways stop within a fraction of a second
 

@@ -23,7 +23,7 @@ from tests.conftest import ROOT, SCENARIOS, as_foreground
 
 BASELINE = SCENARIOS / "baseline.toml"
 FILES = ["scenario.toml", "manifest.json", "trials.parquet", "monthly.parquet", "summary.csv", "report.html", "report.md",
-         "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv"]
+         "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv", "roots.csv"]
 
 
 @pytest.fixture(scope="module")

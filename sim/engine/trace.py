@@ -42,22 +42,47 @@ class TracedTrial:
         return sorted((m for m, d in days.items() if d == d), key=lambda m: days[m])
 
 
-def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
-    """Run trial `trial` of `scenario` with seed `seed`, traced."""
+def _traced(scenario: Scenario, draws: ParameterDraws | None, blueprint: Blueprint | None, seed: int, trial: int):
+    """(particle, plan, tracer, outcome): trial `trial` run with a tracer, on the streams and particle
+    `simulate_trials` gives it."""
     streams = Streams(seed, trial)
-    if scenario.parameters.posterior is not None:
-        draws = ParameterDraws(scenario)
+    if draws is not None:
         particle = draws.pick(streams)
         plan = draws.blueprint(particle)
     else:
         streams.entropy()
-        particle, plan = -1, Blueprint(scenario)
+        particle, plan = -1, blueprint
     tracer = Tracer(streams.keyed(stream_key(TRACE_STREAM)))
     world = World(plan, seed, trial, streams, tracer=tracer)
     try:
         outcome = world.run()
     finally:
         world.release()
+    return particle, plan, tracer, outcome
+
+
+def _sources(scenario: Scenario) -> tuple[ParameterDraws | None, Blueprint | None]:
+    if scenario.parameters.posterior is not None:
+        return ParameterDraws(scenario), None
+    return None, Blueprint(scenario)
+
+
+def trial_roots(scenario: Scenario, seed: int, trials: int) -> list[dict[str, str]]:
+    """Trials 0 .. `trials` − 1 re-simulated with a tracer: for each, milestone → the root of its cause
+    chain, as `Tracer.root_label` names it (a shock, a restraint in force at the start, a militia's
+    spontaneous attacks on a front)."""
+    draws, blueprint = _sources(scenario)
+    roots = []
+    for trial in range(trials):
+        _, _, tracer, _ = _traced(scenario, draws, blueprint, seed, trial)
+        roots.append({name: tracer.root_label(event) for name, event in tracer.milestones.items()})
+    return roots
+
+
+def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
+    """Run trial `trial` of `scenario` with seed `seed`, traced."""
+    draws, blueprint = _sources(scenario)
+    particle, plan, tracer, outcome = _traced(scenario, draws, blueprint, seed, trial)
     start = pd.Timestamp(scenario.scenario.start_date)
     events = pd.DataFrame(tracer.rows, columns=list(COLUMNS))
     events["cause"] = events["cause"].astype("Int64")

@@ -43,6 +43,27 @@ HOW_TO_READ = (
     "Pathways: in what order the rungs come; `escsim trace` re-runs one trial with every event and its cause.",
     "These are the model's logic on the evidence of the seeds, not forecasts of particular events.",
 )
+ROOTS_NOTE = ("A root is where a milestone's cause chain begins: a shock, a restraint in force at the start (the "
+              "effort it moved to another front), or a militia's spontaneous attacks. The first trials of the run "
+              "are traced again, exactly as they ran, and each milestone reached has one root: `roots.csv` holds "
+              "them all, the report the three most common of each milestone.")
+ROOTS_SHOWN = 3
+
+
+def _roots(out: Path, layout: RunLayout) -> list[dict]:
+    """The most common roots of each milestone, from the run's `roots.csv` (none in a folder without it)."""
+    path = out / "roots.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    rows = []
+    for m in layout.ordered:
+        for r in table[table.milestone == m].head(ROOTS_SHOWN).itertuples():
+            rows.append({"label": layout.labels[m], "root": r.root, "trials": int(r.trials), "reached": int(r.reached),
+                         "traced": int(r.traced), "share": r.share, "lo": r.lo, "hi": r.hi})
+    return rows
+
+
 TRACKED = " (tracked, no rung)"  # a milestone off the ladder, so its probability is not read as a rung's
 REPORT_FILES = ("report.html", "report.md", "milestones.csv", "counts.csv", "pathways.csv", "parameters.csv")
 FLOAT = "%.6g"
@@ -79,6 +100,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
     pathways = summary.pathways()
     labelled = lambda names: [n if n in ("start", "end") else lay.labels[n] for n in names]  # noqa: E731
     sources, targets, steps = summary.transitions()
+    roots = _roots(out, lay)
     by_month = [(m["label"], m["tracked"], [table.loc[f"p_{m['name']}_by_{month}", "estimate"] for month in lay.months])
                 for m in milestones]
     grid = np.arange(0.0, math.ceil(lay.horizon_days) + 1.0)
@@ -97,7 +119,8 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         ),
         fan_svg=figures.fan_chart(marked_months(lay.months, list(scale)), panels, PARTIAL_NOTE) if panels else "",
         rung_svg=figures.rung_bars(["none"] + [lay.labels[m] for m in lay.ladder], summary.rung_distribution()),
-        counts=counts, parameters=parameters, pathways=pathways.to_dict("records"),
+        counts=counts, parameters=parameters, pathways=pathways.to_dict("records"), roots=roots,
+        roots_note=ROOTS_NOTE.replace("`", ""),
         risk_svg=figures.risk_curves(grid, curves, marks, "Risk over time: P(each rung reached by day t)")
         if curves else "",
         months=lay.months, by_month=by_month, risk_note=RISK_NOTE.replace("`", ""), how_to_read=[line.replace("`", "") for line in HOW_TO_READ],
@@ -106,7 +129,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         reproduce=manifest["reproduce"], versions=manifest["versions"],
     )
     write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters, pathways,
-                                            lay.months, by_month))
+                                            lay.months, by_month, roots))
     by = [f"by_{day_label(d)}d" for d in lay.by_days]
     write_text(out / "milestones.csv", pd.DataFrame(
         [(m["name"], m["label"], m["p"], m["lo"], m["hi"], *m["by"], m["median_day"]) for m in milestones],
@@ -123,7 +146,8 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
 
 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
-              parameters: list[Parameter], pathways: pd.DataFrame, months: list[str], by_month: list) -> str:
+              parameters: list[Parameter], pathways: pd.DataFrame, months: list[str], by_month: list,
+              roots: list[dict]) -> str:
     s = scenario.scenario
     parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
@@ -158,6 +182,11 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
                  [[md.text(r.path), f"{r.trials:,}", probability(r.share), f"{probability(r.lo)} – {probability(r.hi)}"]
                   for r in pathways.itertuples()], left=(0,)),
         PATHWAYS_NOTE + "\n",
+        *([f"### Roots of each milestone's cause chain ({roots[0]['traced']:,} trials traced)\n",
+           md.table(["Milestone", "Root", "Trials", "Share of those reaching it", "95% interval"],
+                    [[md.text(r["label"]), md.text(r["root"]), f"{r['trials']:,} of {r['reached']:,}", probability(r["share"]),
+                      f"{probability(r['lo'])} – {probability(r['hi'])}"] for r in roots], left=(0, 1)),
+           ROOTS_NOTE + "\n"] if roots else []),
         "## Counts per trial\n",
         md.table(["Series", "Mean", "5%", "25%", "Median", "75%", "95%"],
                  [[f"{md.text(c['label'])} ({md.code(c['name'])})", number(c["mean"]), *(number(q) for q in c["q"])]

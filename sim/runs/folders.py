@@ -44,7 +44,7 @@ _REPORT = ("report.html", "report.md", "parameters.csv")
 # holds a run folder per scenario it ran).
 FOLDER_FILES: dict[str, tuple[str, ...]] = {
     "run": ("trials.parquet", "monthly.parquet", "summary.csv", "scenario.toml", "manifest.json",
-            *_REPORT, "milestones.csv", "counts.csv", "pathways.csv"),
+            *_REPORT, "milestones.csv", "counts.csv", "pathways.csv", "roots.csv"),
     "sweep": ("points.parquet", "sensitivity.csv", "spec.toml", "scenario.toml", "manifest.json", *_REPORT),
     "compare": ("comparison.csv", "manifest.json", *_REPORT, "milestones.csv", "ladder.csv", "runs"),
     "fit": ("fit.toml", "posterior.parquet", "generations.csv", "predictive_monthly.csv", "predictive_targets.csv",

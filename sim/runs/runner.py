@@ -29,7 +29,7 @@ from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
-from sim.runs.outputs import RunWriter
+from sim.runs.outputs import RunWriter, write_roots
 from sim.runs.storage import read_frame, write_json
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
@@ -125,6 +125,7 @@ def run(
             try:
                 _simulate(scenario, plan, layout, out / CHUNKS, executor, progress, writer)
                 summary = writer.finish()
+                write_roots(out, scenario, layout, plan.seed, plan.trials)
             except BaseException:
                 writer.abort()
                 raise

@@ -32,6 +32,6 @@ def summary_text(result: RunResult, tracked=()) -> str:
             name = metric[5:]
             q = [table.loc[f"{p}_{name}", "estimate"] for p in ("q05", "q50", "q95")]
             lines.append(f"{name:<34}{number(table.loc[metric, 'estimate']):>10}" + "".join(f"{number(v):>8}" for v in q))
-    lines += ["", f"wrote {result.out}/ (report.html, report.md, summary.csv, milestones.csv, counts.csv, pathways.csv, parameters.csv, trials.parquet, "
+    lines += ["", f"wrote {result.out}/ (report.html, report.md, summary.csv, milestones.csv, counts.csv, pathways.csv, parameters.csv, roots.csv, trials.parquet, "
                           "monthly.parquet, scenario.toml, manifest.json)"]
     return "\n".join(lines)
