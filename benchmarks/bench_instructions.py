@@ -1,7 +1,7 @@
 """The model's cost per event against a bare SimPy loop, in CPU instructions: a figure that does
 not move with the machine's load, to tell whether a change made the model cheaper.
 
-    python benchmarks/bench_instructions.py [--trials 100]     # needs valgrind; about 2 minutes
+    python benchmarks/bench_instructions.py [--trials 100] [--roots]   # needs valgrind; about 2 minutes (3 with --roots)
 
 Wall-clock ratios (`bench_run.py`) move by several per cent between runs on a shared machine,
 more than most changes to the event loop gain. Instruction counts are the same on every run (the
@@ -14,6 +14,7 @@ inside the one call to `operator.call` (nothing else in the project calls it):
 
 - model: `simulate_trials` (what a worker runs) on trials 0..N-1 of the scenario, after one
   untimed pass over the same trials so that every posterior particle's scenario is built;
+- roots (with `--roots`): the same trials with `roots=True`, as a run's workers run them;
 - bare: for each of those trials, a fresh environment and one process that yields as many
   timeouts as the trial processed events (as in `bench_run.py`).
 """
@@ -36,14 +37,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def child(side: str, scenario_path: Path, trials: int, seed: int, events_file: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    if side == "model":
+    if side in ("model", "roots"):
         from sim.engine.chunk import simulate_trials
         from sim.scenario import load_scenario
 
         scenario = load_scenario(scenario_path)
-        simulate_trials(scenario, seed, 0, trials)
-        result = operator.call(simulate_trials, scenario, seed, 0, trials)
-        events_file.write_text(json.dumps([int(n) for n in result.n_events]))
+        roots = side == "roots"
+        simulate_trials(scenario, seed, 0, trials, roots=roots)
+        result = operator.call(simulate_trials, scenario, seed, 0, trials, roots=roots)
+        if not roots:
+            events_file.write_text(json.dumps([int(n) for n in result.n_events]))
     else:
         from bench_run import bare_simpy
 
@@ -71,7 +74,8 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "baseline.toml")
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--child", choices=["model", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--roots", action="store_true", help="also count the trials as a run's workers run them")
+    parser.add_argument("--child", choices=["model", "roots", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--events-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -84,12 +88,16 @@ def main() -> None:
         events_file = Path(tmp) / "events.json"
         model = counted("model", args, events_file)
         bare = counted("bare", args, events_file)
+        roots = counted("roots", args, events_file) if args.roots else None
         n_events = sum(json.loads(events_file.read_text()))
     print(f"scenario {args.scenario.stem}, trials 0..{args.trials - 1}, {n_events / args.trials:.0f} SimPy events per trial")
     print(f"  instructions per trial, model   {model / args.trials / 1e6:8.2f} M")
     print(f"  instructions per event, model   {model / n_events:8.0f}")
     print(f"  instructions per event, bare    {bare / n_events:8.0f}")
     print(f"  ratio model / bare              {model / bare:8.2f}")
+    if roots is not None:
+        print(f"  instructions per trial, roots   {roots / args.trials / 1e6:8.2f} M   (a run's workers: each trial's roots recorded)")
+        print(f"  ratio roots / model             {roots / model:8.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ are measured alternately in the same process: the ratio compares like with like.
 - µs per event: the model's time per trial over its events;
 - bare SimPy: for each trial, a fresh environment and one process that yields as many
   timeouts as that trial processed events: the floor of any SimPy design;
+- with roots: the same trials with `roots=True`, as a run's workers run them (each trial with
+  the light tracer that records where each milestone's cause chain begins), alternately;
 - parallel efficiency: wall time of a whole run (`sim.run`, Parquet and report included) on
   1 worker, over twice its wall time on 2 workers.
 """
@@ -58,7 +60,7 @@ def speed(scenario, trials: int, repeats: int, seed: int) -> dict:
     # worker does once in a long run.
     posterior = scenario.parameters.posterior
     simulate_trials(scenario, seed, 10**9, 10**9 + (4 * len(posterior.weights) if posterior else 50))
-    model, bare, ratios, events = [], [], [], None
+    model, bare, ratios, rooted, events = [], [], [], [], None
     for r in range(repeats):
         start = r * trials  # fresh trials each repeat, same count
         t0 = time.perf_counter()
@@ -66,9 +68,12 @@ def speed(scenario, trials: int, repeats: int, seed: int) -> dict:
         t1 = time.perf_counter()
         bare_simpy(result.n_events)
         t2 = time.perf_counter()
+        simulate_trials(scenario, seed, start, start + trials, roots=True)
+        t3 = time.perf_counter()
         model.append(t1 - t0)
         bare.append(t2 - t1)
         ratios.append((t1 - t0) / (t2 - t1))
+        rooted.append((t3 - t2) / (t1 - t0))
         events = result.n_events if events is None else events
         n_events = int(result.n_events.sum())
     m, b = statistics.median(model), statistics.median(bare)
@@ -79,6 +84,8 @@ def speed(scenario, trials: int, repeats: int, seed: int) -> dict:
         "us_per_event": m / n_events * 1e6,
         "bare_simpy_us_per_event": b / n_events * 1e6,
         "ratio_to_bare_simpy": statistics.median(ratios),
+        "roots_cost_ratio": statistics.median(rooted),
+        "trials_per_second_per_core_with_roots": trials / (m * statistics.median(rooted)),
     }
 
 
@@ -144,6 +151,8 @@ def main() -> None:
     print(f"  us per event, model      {s['us_per_event']:10.2f}")
     print(f"  us per event, bare SimPy {s['bare_simpy_us_per_event']:10.2f}")
     print(f"  ratio model / bare       {s['ratio_to_bare_simpy']:10.2f}   (target <= 4)")
+    print(f"  trials/s, with roots     {s['trials_per_second_per_core_with_roots']:10.0f}   (a run's workers)")
+    print(f"  ratio with roots / not   {s['roots_cost_ratio']:10.2f}")
     if args.parallel:
         p = results["parallel"] = parallel(args.scenario, args.parallel_trials, 3, args.seed)
         print(f"parallel: {p['trials']} trials, whole run, median of {p['repeats']}")

@@ -183,7 +183,7 @@ def test_a_writer_given_fewer_trials_than_planned_writes_nothing(tmp_path):
 
     scenario = load_scenario(TINY)
     writer = RunWriter(tmp_path, scenario, RunLayout.of(scenario), trials=10)
-    writer.add(_chunk_arrays(simulate_trials(scenario, 1, 0, 6))[0])
+    writer.add(_chunk_arrays(simulate_trials(scenario, 1, 0, 6, roots=True))[0])
     with pytest.raises(WorkError, match="trials.parquet would hold 6 rows where the plan's 10 trials"):
         try:
             writer.finish()
@@ -197,7 +197,7 @@ CORRUPTIONS = {
     "garbage": lambda path: path.write_bytes(b"SECRET-LINE not an archive\n" * 10),
     "truncated": lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),
     "another shape": lambda path: np.savez(path, n_events=np.zeros(3), milestone_days=np.zeros(3), max_rung=np.zeros(3),
-                                           totals=np.zeros(3), monthly=np.zeros(3), particle=np.zeros(3)),
+                                           totals=np.zeros(3), monthly=np.zeros(3), particle=np.zeros(3), roots=np.zeros(3)),
 }
 
 

@@ -174,6 +174,19 @@ class Outputs:
         self._check_monthly()
         self._check_summary()
         self._check_report_tables()
+        self._check_roots()
+
+    def _check_roots(self) -> None:
+        """roots.csv counts the trials' root columns: each milestone's roots sum to the trials reaching it."""
+        roots = pd.read_csv(self.out / "roots.csv", keep_default_na=False, na_values=[""])
+        assert list(roots.columns) == ["milestone", "root", "trials", "share", "lo", "hi", "reached", "traced"]
+        assert (roots.traced == self.n).all()
+        for m in self.layout.milestones:
+            rows = roots[roots.milestone == m]
+            found = {k: v for k, v in self.trials[f"root_{m}"].value_counts().items() if v}
+            assert dict(zip(rows.root, rows.trials, strict=True)) == found, m
+            assert (rows.reached == int(self.trials[f"t_{m}"].notna().sum())).all(), m
+            assert ((rows.lo <= rows.share) & (rows.share <= rows.hi)).all(), m
 
     def day(self, milestone: str) -> np.ndarray:
         return self.trials[f"t_{milestone}"].to_numpy()
@@ -184,8 +197,11 @@ class Outputs:
     def _check_trials(self) -> None:
         lay, t, n = self.layout, self.trials, self.n
         columns = ["trial", "n_events", *(["particle"] if lay.particles else []),
-                   *(f"t_{m}" for m in lay.milestones), "max_rung", *lay.series]
+                   *(f"t_{m}" for m in lay.milestones), "max_rung", *lay.series, *(f"root_{m}" for m in lay.milestones)]
         assert list(t.columns) == columns
+        for m in lay.milestones:  # a root for each trial that reached the milestone, one of the scenario's
+            assert (t[f"root_{m}"].notna() == t[f"t_{m}"].notna()).all(), m
+            assert set(t[f"root_{m}"].dropna()) <= set(lay.roots), m
         assert (t.trial.to_numpy() == np.arange(n)).all()
         for name in ["n_events", "max_rung", *lay.series]:  # counts: integers, never negative
             assert t[name].dtype.kind == "i", name

@@ -1,5 +1,5 @@
 """`escsim trace` and `sim.trace`: a traced trial is its run's trial (same counts, milestone days,
-events and particle, on 1 and 2 workers), every consequence has a cause that leads back to a
+events, particle and roots, on 1 and 2 workers), every consequence has a cause that leads back to a
 root, the causes of attacks follow the branching reading of the intensity (an oracle on a
 Hawkes process), and bad requests are refused with one clear message."""
 
@@ -61,6 +61,9 @@ def test_a_traced_trial_is_the_run_s_trial(run_folders, name, workers):
         assert set(reached.target) == {m for m in traced.milestones if not math.isnan(row[f"t_{m}"])}
         for _, r in reached.iterrows():
             assert r.day == row[f"t_{r.target}"]
+        # The roots the run recorded in its workers are those of the full trace.
+        for m in traced.milestones:
+            assert traced.root_names.get(m) == (None if pd.isna(row[f"root_{m}"]) else row[f"root_{m}"]), m
 
 
 def test_every_consequence_has_a_cause_that_leads_back_to_a_root():
@@ -109,6 +112,28 @@ def test_attack_causes_follow_the_branching_structure_of_a_hawkes_process():
     assert_mean(spontaneous, mu * horizon)
     assert abs(spontaneous.var(ddof=1) - mu * horizon) <= 4.5 * math.sqrt((mu * horizon + 2 * (mu * horizon) ** 2) / n)
     assert_mean(offspring, expected - mu * horizon)
+
+
+def test_attacks_in_a_surge_are_caused_by_it_in_proportion_to_its_share_of_the_rate():
+    """A surge of amplitude A decaying over τ, at day 0, on a base rate μ without excitation:
+    the attacks form a Poisson process of rate μ(1 + A·e^(−t/τ)), of which the base's part is
+    μT and the surge's μAτ(1 − e^(−T/τ)) in expectation (a thinning of the Poisson process:
+    each part is Poisson). Tolerances: 4.5 standard errors."""
+    mu, amplitude, tau, horizon, n = 1.0, 2.0, 10.0, 50.0, 300
+    s = make_scenario({"shocks": {"s0": {"day": 0.0, "effects": [
+        {"type": "surge", "on": ["m"], "amplitude": amplitude, "decay_days": tau}]}}}, horizon_days=horizon)
+    spontaneous, surged = [], []
+    for trial in range(n):
+        ev = trace_trial(s, 5, trial).events
+        attacks = ev[ev.kind.isin(["attack", "hit"])]
+        shock = int(ev[ev.kind == "shock"].event.iloc[0])
+        surge = int(ev[ev.kind == "surge"].event.iloc[0])
+        assert ev.set_index("event").loc[surge, "cause"] == shock
+        spontaneous.append(attacks.cause.isna().sum())
+        surged.append((attacks.cause == surge).sum())
+        assert attacks.cause.isna().sum() + (attacks.cause == surge).sum() == len(attacks)
+    assert_mean(np.array(spontaneous), mu * horizon)
+    assert_mean(np.array(surged), mu * amplitude * tau * (1 - math.exp(-horizon / tau)))
 
 
 def test_escsim_trace_writes_the_trace_folder(run_folders, tmp_path):

@@ -16,7 +16,8 @@ import numpy as np
 
 from sim.engine.draws import ParameterDraws
 from sim.engine.trial import run_trial
-from sim.model.streams import Streams
+from sim.model.streams import Streams, stream_key
+from sim.model.trace import TRACE_STREAM, RootTracer, root_vocabulary
 from sim.model.world import Blueprint
 from sim.scenario.schema import Scenario
 
@@ -32,6 +33,7 @@ class ChunkResult:
     monthly: np.ndarray
     failures: list[tuple[int, str]] = field(default_factory=list)
     particle: np.ndarray | None = None  # the posterior particle each trial drew (-1: none)
+    roots: np.ndarray | None = None  # [trial, milestone]: the root of its cause chain, by `root_vocabulary` index (-1: not reached)
 
     @property
     def trials(self) -> np.ndarray:
@@ -46,6 +48,7 @@ class ChunkTask:
     seed: int
     start: int
     stop: int
+    roots: bool = False  # record each milestone's root (`simulate_trials`)
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,7 +57,7 @@ def _scenario_from_json(text: str) -> Scenario:
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
-    return simulate_trials(_scenario_from_json(task.scenario_json), task.seed, task.start, task.stop)
+    return simulate_trials(_scenario_from_json(task.scenario_json), task.seed, task.start, task.stop, roots=task.roots)
 
 
 BLOCK_TRIALS = 250  # trials whose random streams are seeded, and posterior particles picked, together
@@ -75,7 +78,10 @@ def _next_streams(seed: int, start: int, stop: int, draws: ParameterDraws | None
     return block
 
 
-def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> ChunkResult:
+def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int, roots: bool = False) -> ChunkResult:
+    """Trials `start` .. `stop` − 1 of `scenario` with `seed`. `roots`: run each with a `RootTracer`
+    (its own stream: the trial's outcome is the same) and record the root of each milestone's cause
+    chain, as its full trace names it; a trial then takes about twice as long (docs/performance.md)."""
     n = stop - start
     blueprint = Blueprint(scenario)
     draws = ParameterDraws(scenario) if scenario.parameters.posterior is not None else None
@@ -86,6 +92,10 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
     totals = np.zeros((n, len(names)), dtype=np.int64)
     monthly = np.zeros((n, len(monthly_names), len(months)), dtype=np.int64)
     particle = np.full(n, -1, dtype=np.int32)
+    root_codes = np.full((n, len(scenario.milestones)), -1, dtype=np.int16) if roots else None
+    vocabulary = {name: k for k, name in enumerate(root_vocabulary(scenario))} if roots else {}
+    trace_key = stream_key(TRACE_STREAM)
+    milestones = list(scenario.milestones)
     failures = []
     streams: list[Streams] = []
     for k, trial in enumerate(range(start, stop)):
@@ -94,7 +104,10 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
         try:
             trial_streams = streams.pop()
             plan = draws.blueprint(int(particle[k])) if draws is not None else blueprint
-            out = run_trial(plan, seed, trial, trial_streams)
+            tracer = RootTracer(trial_streams.keyed(trace_key)) if roots else None
+            out = run_trial(plan, seed, trial, trial_streams, tracer)
+            if tracer is not None:
+                root_codes[k] = _codes(tracer.roots(), milestones, vocabulary)
             n_events[k] = out.n_events
             days[k] = out.milestone_days
             rung[k] = out.max_rung
@@ -102,4 +115,14 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int) -> Chu
             monthly[k] = out.monthly
         except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
             failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
-    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle)
+    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle, root_codes)
+
+
+def _codes(roots: dict[str, str], milestones: list[str], vocabulary: dict[str, int]) -> list[int]:
+    codes = []
+    for m in milestones:
+        root = roots.get(m)
+        if root is not None and root not in vocabulary:
+            raise RuntimeError(f"milestone {m}'s cause chain begins at {root!r}, a root pathways cannot name")
+        codes.append(-1 if root is None else vocabulary[root])
+    return codes

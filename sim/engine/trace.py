@@ -34,6 +34,7 @@ class TracedTrial:
     events: pd.DataFrame  # `COLUMNS` and `date`, in time order
     levels: pd.DataFrame  # `LEVEL_COLUMNS` and `date`: each harm account after each deposit
     roots: dict[str, int]  # milestone reached -> the root event of its cause chain
+    root_names: dict[str, str]  # milestone reached -> its root as pathways name it (`trials.parquet`'s root_<m>)
     chains: dict[str, list[int]]  # milestone reached -> its cause chain, root first
 
     def reached(self) -> list[str]:
@@ -67,18 +68,6 @@ def _sources(scenario: Scenario) -> tuple[ParameterDraws | None, Blueprint | Non
     return None, Blueprint(scenario)
 
 
-def trial_roots(scenario: Scenario, seed: int, trials: int) -> list[dict[str, str]]:
-    """Trials 0 .. `trials` − 1 re-simulated with a tracer: for each, milestone → the root of its cause
-    chain, as `Tracer.root_label` names it (a shock, a restraint in force at the start, a militia's
-    spontaneous attacks on a front)."""
-    draws, blueprint = _sources(scenario)
-    roots = []
-    for trial in range(trials):
-        _, _, tracer, _ = _traced(scenario, draws, blueprint, seed, trial)
-        roots.append({name: tracer.root_label(event) for name, event in tracer.milestones.items()})
-    return roots
-
-
 def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
     """Run trial `trial` of `scenario` with seed `seed`, traced."""
     draws, blueprint = _sources(scenario)
@@ -91,9 +80,10 @@ def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
     levels["event"] = levels["event"].astype("Int64")
     levels.insert(1, "date", _dates(start, levels["day"]))
     roots = {name: tracer.root_of(event) for name, event in tracer.milestones.items()}
+    names = {name: tracer.root_label(event) for name, event in tracer.milestones.items()}
     chains = {name: tracer.chain(event) for name, event in tracer.milestones.items()}
     return TracedTrial(trial, seed, particle, outcome, [m[0] for m in plan.milestones], list(plan.series), events,
-                       levels, roots, chains)
+                       levels, roots, names, chains)
 
 
 def _dates(start: pd.Timestamp, days: pd.Series) -> pd.Series:

@@ -300,7 +300,7 @@ class AttackChannel:
         inf, half_decay, negligible = INF, HALF_DECAY, NEGLIGIBLE_DEFICIT
         horizon = self.world.horizon
         tracer = self.world.tracer
-        if tracer is not None:  # every deposit through its account, which tells the tracer
+        if tracer is not None and tracer.records_levels:  # every deposit through its account, which tells the tracer
             one = None
         candidate = False
         lam_bar = 0.0
@@ -352,7 +352,7 @@ class AttackChannel:
                 # Given acceptance, u/λ is a fresh uniform: it decides the outcome.
                 u /= lam
                 if tracer is not None:
-                    tracer.attack(self, now)
+                    tracer.attack(self, now, rate, e)
                 if u < p_hit:
                     next_bar += self.attack_hit(now, u)
                 else:

@@ -41,12 +41,12 @@ COLUMNS = ("event", "day", "kind", "actor", "target", "location", "weapon", "hit
            "cause", "detail")
 LEVEL_COLUMNS = ("day", "event", "owner", "account", "level")
 REBASE = 400.0  # β·(t − t_0) beyond which a channel's parents are re-weighted from a new reference time
-EXCITED = object()  # the part of an attack's intensity its earlier attacks make
 
 
 class Parents:
-    """The earlier attacks exciting one channel, with fixed weights from a reference time t0 and
-    their running sums (for drawing one in proportion to what it adds to the intensity now)."""
+    """Events whose weights decay at one rate β — the earlier attacks exciting one channel, or the
+    surges of one decay time on one militia — with fixed weights from a reference time t0 and their
+    running sums (for drawing one in proportion to what it adds to the intensity now)."""
 
     __slots__ = ("t0", "beta", "events", "cumulative")
 
@@ -78,14 +78,17 @@ class Parents:
 class Tracer:
     """Collects one trial's events (`rows`, dicts of `COLUMNS`) and account levels (`levels`)."""
 
+    records_levels = True  # the world gives it accounts that report each deposit's level
+
     def __init__(self, stream):
         self.uniform = stream.uniform
         self.rows: list[dict] = []
         self.levels: list[tuple] = []
         self.current: int | None = None  # the event whose consequences are being worked out
         self.parents: dict[int, Parents] = {}  # id(channel) -> the earlier attacks that excite it
-        self.surges: dict[str, list[tuple]] = {}  # militia -> (event, amplitude, t, 1/τ)
+        self.surges: dict[str, dict[float, Parents]] = {}  # militia -> decay days τ -> its surges (weights: amplitudes)
         self.restraints: dict[int, int] = {}  # id(channel) -> the event that started its restraint
+        self.splits: dict[int, list] = {}  # id(channel) -> how its redirected effort divides (`_split`)
         self.locations: dict[int, str] = {}  # id(channel) -> where its attacks land
         self.accounts: dict[int, tuple[str, str]] = {}  # id(account) -> (owner, name)
         self.milestones: dict[str, int] = {}  # milestone -> the event that reached it
@@ -111,11 +114,13 @@ class Tracer:
 
     # --- attacks -----------------------------------------------------------------------------------
 
-    def attack(self, channel, now: float) -> int:
-        """An attack of `channel`'s own process, accepted at `now` (before it excites anything)."""
-        cause, how = self._attribute(channel, now)
+    def attack(self, channel, now: float, rate: float, excitation: float) -> int:
+        """An attack of `channel`'s own process, accepted at `now` (before it excites anything), when
+        its intensity, less the capacity and restraint factors, was `rate` + `excitation`
+        ((μ + R)·s + E: see `_attribute`)."""
+        cause, how, share = self._attribute(channel, now, rate, excitation)
         event = self._row(now, "attack", channel.militia.name, channel.target, self.locations.get(id(channel), ""),
-                          cause=cause, detail=how)
+                          cause=cause, detail=f"{how}: {share:.0%} of the intensity")
         self._excites(channel, event, now)
         return event
 
@@ -133,56 +138,86 @@ class Tracer:
         row.update(kind="hit", weapon=weapon, hits=1, casualties=casualties, deaths=deaths)
 
     def _excites(self, channel, event: int, now: float) -> None:
-        if channel.self_jump:
-            self._parent(channel, event, now, channel.self_jump)
-        for receiver, jump in channel.excites:
-            self._parent(receiver, event, now, jump)
+        """Keep an attack as a parent of the later attacks of the channels it excites (its own, and
+        those that take their cue from it). The parents of one channel share its decay β, so each
+        keeps a fixed weight jump·exp(β(t_j − t_0)) from the channel's reference time t_0, and their
+        cumulative weights let `_attribute` draw one in O(log n). (`_join`, written out: this runs at
+        every attack.)"""
+        groups = self.parents
+        jump = channel.self_jump
+        receivers = ((channel, jump), *channel.excites) if jump else channel.excites
+        for receiver, jump in receivers:
+            key, beta = id(receiver), receiver.beta
+            group = groups.get(key)
+            if group is None or beta * (now - group.t0) > REBASE:
+                group = groups[key] = Parents(now, beta, group)
+            cumulative = group.cumulative
+            group.events.append(event)
+            cumulative.append((cumulative[-1] if cumulative else 0.0) + jump * math.exp(beta * (now - group.t0)))
 
-    def _parent(self, receiver, event: int, now: float, jump: float) -> None:
-        """Keep an attack as a parent of `receiver`'s later attacks. The parents of one channel share
-        its decay β, so each keeps a fixed weight jump·exp(β(t_j − t_0)) from the channel's reference
-        time t_0, and their cumulative weights let `_attribute` draw one in O(log n)."""
-        parents = self.parents.get(id(receiver))
-        beta = receiver.beta
-        if parents is None or beta * (now - parents.t0) > REBASE:
-            parents = self.parents[id(receiver)] = Parents(now, beta, parents)
-        parents.add(event, jump * math.exp(beta * (now - parents.t0)))
+    @staticmethod
+    def _join(groups: dict, key, beta: float, event, now: float, jump: float) -> None:
+        """Add `event`, of weight `jump` at `now` decaying at rate `beta`, to the group `groups[key]`."""
+        group = groups.get(key)
+        if group is None or beta * (now - group.t0) > REBASE:
+            group = groups[key] = Parents(now, beta, group)
+        group.add(event, jump * math.exp(beta * (now - group.t0)))
 
-    def _attribute(self, channel, now: float) -> tuple[int | None, str]:
-        """Draw the part of λ(now) the attack came from; (its event, how) — (None, ...) for the base."""
-        m = channel.militia
-        redirect = channel.redirect_at(now)
-        parts: list[tuple[float, int | None, str]] = [(channel.base, None, "spontaneous (base rate)")]
-        if redirect > 0.0:
-            others = [(((1.0 - o.restraint) * o.base), self.restraints.get(id(o)))
-                      for o in m.channels.values() if o is not channel and o.redirectable and o.restraint < 1.0]
-            total = sum(w for w, _ in others)
-            for w, start in others:
-                if w > 0.0:
-                    parts.append((redirect * w / total, start, "redirected effort of a restraint"))
-            if not others or total <= 0.0:
-                parts.append((redirect, None, "redirected effort"))
-        level = channel.base + redirect
-        for event, amplitude, t, inverse_tau in self.surges.get(m.name, ()):
-            parts.append((level * amplitude * math.exp((t - now) * inverse_tau), event, "surge"))
-        parents = self.parents.get(id(channel))
-        excitation = parents.total(now) if parents is not None else 0.0
-        if excitation > 0.0:
-            parts.append((excitation, EXCITED, "excited by an earlier attack"))
-        total = sum(w for w, _, _ in parts)
+    def _attribute(self, channel, now: float, rate: float, excitation: float) -> tuple[int | None, str, float]:
+        """Draw the part of λ(now) the attack came from: (its event — None for the base —, what the
+        part is, its share of λ(now)). `rate` is (μ + R)·s and `excitation` E, as the channel's
+        process has just worked them out. The parts are walked in a fixed order — the base μ, the
+        redirected effort R (split among the restraints that moved it), the surges (μ + R)·(s − 1),
+        the excitation E — with one uniform draw; a second picks the parent in the excitation, or the
+        surge (by decay time, then within it) in the surges."""
+        base = channel.base
+        total = rate + excitation
         if total <= 0.0:
-            return None, "spontaneous (base rate)"
-        u = self.uniform() * total
-        chosen = parts[-1]
-        for part in parts:
-            u -= part[0]
-            if u < 0.0:
-                chosen = part
-                break
-        w, event, how = chosen
-        if event is EXCITED:
-            event = parents.draw(self.uniform())
-        return event, f"{how}: {w / total:.0%} of the intensity"
+            return None, "spontaneous (base rate)", 1.0
+        u = self.uniform() * total - base
+        if u < 0.0:
+            return None, "spontaneous (base rate)", base / total
+        gap = channel.redirect_gap  # R(now), as `AttackChannel.redirect_at`
+        redirect = channel.redirect_target + gap * math.exp((channel.redirect_t - now) / channel.militia.ramp_days) \
+            if gap else channel.redirect_target
+        if redirect > 0.0:
+            split = self.splits.get(id(channel)) or self._split(channel)
+            for share, start in split:
+                w = redirect * share
+                u -= w
+                if u < 0.0:
+                    how = "redirected effort of a restraint" if start is not None else "redirected effort"
+                    return start, how, w / total
+        surged = rate - base - max(redirect, 0.0)
+        groups = self.surges.get(channel.militia.name)
+        if groups and (u < surged or excitation <= 0.0):
+            weights = [(group.total(now), group) for group in groups.values()]
+            v = self.uniform() * sum(w for w, _ in weights)
+            chosen = weights[-1][1]
+            for w, group in weights:
+                v -= w
+                if v < 0.0:
+                    chosen = group
+                    break
+            return chosen.draw(self.uniform()), "surge", max(surged, 0.0) / total
+        parents = self.parents.get(id(channel))
+        if excitation > 0.0 and parents is not None:
+            return parents.draw(self.uniform()), "excited by an earlier attack", excitation / total
+        return None, "spontaneous (base rate)", base / total  # rounding at the end of the walk
+
+    def _split(self, channel) -> list[tuple[float, int | None]]:
+        """How the effort redirected to `channel` divides among the restraints on its militia's other
+        fronts that moved it: (share, the restraint's start event); [(1, None)] if none can be named.
+        Kept until a restraint starts or ends (`restraint`, `lifted`)."""
+        split = self.splits.get(id(channel))
+        if not split:
+            others = [((1.0 - o.restraint) * o.base, self.restraints.get(id(o)))
+                      for o in channel.militia.channels.values()
+                      if o is not channel and o.redirectable and o.restraint < 1.0]
+            total = sum(w for w, _ in others)
+            split = [(w / total, start) for w, start in others if w > 0.0] if total > 0.0 else []
+            split = self.splits[id(channel)] = split or [(1.0, None)]
+        return split
 
     # --- the rest ----------------------------------------------------------------------------------
 
@@ -207,8 +242,9 @@ class Tracer:
 
     def restraint(self, now: float, channel, factor: float, end: float, redirect: bool) -> None:
         """A restraint (a pause, when a shock brings it) starts on `channel`."""
+        self.splits.clear()
         cause = self.current
-        pause = cause is not None and self.rows[cause - 1]["kind"] == "shock"
+        pause = cause is not None and self.kind_of(cause) == "shock"
         detail = f"fire × {factor:.3g} until day {end:.1f}" + ("; effort moves to other fronts" if redirect else "")
         if cause is None:
             detail += "; in force at the start"
@@ -224,16 +260,17 @@ class Tracer:
             self.restraints[id(channel)] = event
 
     def lifted(self, now: float, channel) -> None:
+        self.splits.clear()
         start = self.restraints.pop(id(channel), None)
         kind = "restraint end"
-        if start is not None and self.rows[start - 1]["kind"] == "pause start":
+        if start is not None and self.kind_of(start) == "pause start":
             kind = "pause end"
         self._row(now, kind, channel.militia.name, channel.target, cause=start)
 
     def surge(self, now: float, militia: str, amplitude: float, decay_days: float) -> None:
         event = self._row(now, "surge", militia, cause=self.current,
                           detail=f"rate × (1 + {amplitude:g}·exp(−t/{decay_days:g} days))")
-        self.surges.setdefault(militia, []).append((event, amplitude, now, 1.0 / decay_days))
+        self._join(self.surges.setdefault(militia, {}), decay_days, 1.0 / decay_days, event, now, amplitude)
 
     def milestone(self, now: float, name: str) -> None:
         cause = self.current
@@ -246,6 +283,9 @@ class Tracer:
         self.levels.append((now, self.current, owner, name, account.level(now)))
 
     # --- reading -----------------------------------------------------------------------------------
+
+    def kind_of(self, event: int) -> str:
+        return self.rows[event - 1]["kind"]
 
     def root_of(self, event: int) -> int:
         """The first event of `event`'s cause chain: one with no cause."""
@@ -266,13 +306,69 @@ class Tracer:
         """A root as pathways name it: the shock, the restraint in force at the start, or the
         spontaneous attacks of a militia on a front."""
         row = self.rows[self.root_of(event) - 1]
-        if row["kind"] == "shock":
-            return f"shock {row['target']}"
-        if row["kind"] in ("attack", "hit"):
-            return f"spontaneous attacks by {row['actor']} on {row['target']}"
-        if row["kind"] == "restraint start":
-            return f"restraint of {row['actor']} on {row['target']} at the start"
-        return f"{row['kind']} {row['actor']} on {row['target']}".strip()
+        return root_name(row["kind"], row["actor"], row["target"])
+
+
+def root_vocabulary(scenario) -> list[str]:
+    """Every root a trial of `scenario` can name (`root_name`), in a fixed order: its shocks, then each
+    militia's fronts — the restraint in force there at the start (if any), its spontaneous attacks."""
+    names = [root_name("shock", "", shock) for shock in scenario.shocks]
+    for militia, spec in scenario.militias().items():
+        for target, channel in spec.attacks.items():
+            if channel.initial_restraint is not None:
+                names.append(root_name("restraint start", militia, target))
+            names.append(root_name("attack", militia, target))
+    return names
+
+
+def root_name(kind: str, actor: str, target: str) -> str:
+    """How pathways name a root event of this kind, actor and target."""
+    if kind == "shock":
+        return f"shock {target}"
+    if kind in ("attack", "hit"):
+        return f"spontaneous attacks by {actor} on {target}"
+    if kind == "restraint start":
+        return f"restraint of {actor} on {target} at the start"
+    return f"{kind} {actor} on {target}".strip()
+
+
+class RootTracer(Tracer):
+    """A tracer that keeps, of each event, only the root of its cause chain: what a run records of
+    every trial (`roots`, milestone → root name). Its events are not numbered: an event is named by
+    its root (an event with no cause by itself, `root_name`), so an event's root is its cause's.
+    It takes the same decisions and draws the same numbers from its stream as `Tracer`, so a
+    trial's roots are those its full trace gives (tested)."""
+
+    records_levels = False
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.names: dict[int, str] = {}  # id(channel) -> the name of its spontaneous attacks
+
+    def _row(self, day: float, kind: str, actor: str = "", target: str = "", location: str = "", weapon: str = "",
+             hits: int = 0, casualties: int = 0, deaths: int = 0, cause=None, detail: str = "") -> str:
+        event = self.current = root_name(kind, actor, target) if cause is None else cause
+        return event
+
+    def attack(self, channel, now: float, rate: float, excitation: float) -> str:
+        cause = self._attribute(channel, now, rate, excitation)[0]
+        if cause is None:
+            cause = self.names.get(id(channel))
+            if cause is None:
+                cause = self.names[id(channel)] = root_name("attack", channel.militia.name, channel.target)
+        self.current = cause
+        self._excites(channel, cause, now)
+        return cause
+
+    def hit(self, weapon: str, casualties: int, deaths: int) -> None:
+        pass  # a hit changes the attack's outcome, not its cause
+
+    def kind_of(self, event) -> str:
+        return ""  # the kinds are not kept: they name the rows (a pause or a restraint), not the roots
+
+    def roots(self) -> dict[str, str]:
+        """Milestone reached → the root of its cause chain, by name."""
+        return dict(self.milestones)
 
 
 class TracedAccount(HarmAccount):

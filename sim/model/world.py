@@ -361,14 +361,17 @@ class World:
         ]
 
     def _traced(self, tracer) -> None:
-        """The accounts and milestones of a traced trial, which tell the tracer of deposits and
-        of milestones reached."""
+        """The accounts and milestones of a traced trial, which tell the tracer of milestones reached
+        and, if it records levels, of each deposit."""
         from sim.model.trace import TracedAccount, TracedMilestone
 
         self.accounts, self.milestones = [], []
         for owner, name, spec in self.blueprint.accounts:
-            account = TracedAccount(name, spec.decay_days, spec.window_days)
-            account.tracer = tracer
+            if tracer.records_levels:
+                account = TracedAccount(name, spec.decay_days, spec.window_days)
+                account.tracer = tracer
+            else:
+                account = HarmAccount(name, spec.decay_days, spec.window_days)
             tracer.account(account, owner, name)
             self.accounts.append(account)
         for name, rung, spec in self.blueprint.milestones:

@@ -44,9 +44,10 @@ HOW_TO_READ = (
     "These are the model's logic on the evidence of the seeds, not forecasts of particular events.",
 )
 ROOTS_NOTE = ("A root is where a milestone's cause chain begins: a shock, a restraint in force at the start (the "
-              "effort it moved to another front), or a militia's spontaneous attacks. The first trials of the run "
-              "are traced again, exactly as they ran, and each milestone reached has one root: `roots.csv` holds "
-              "them all, the report the three most common of each milestone.")
+              "effort it moved to another front), or a militia's spontaneous attacks. Every trial records the root "
+              "of each milestone it reached (`trials.parquet`'s root columns, the same as `escsim trace` shows): "
+              "`roots.csv` counts them all, the report shows the three most common of each milestone, with the "
+              "share of the trials that reached it.")
 ROOTS_SHOWN = 3
 
 
@@ -182,7 +183,7 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
                  [[md.text(r.path), f"{r.trials:,}", probability(r.share), f"{probability(r.lo)} – {probability(r.hi)}"]
                   for r in pathways.itertuples()], left=(0,)),
         PATHWAYS_NOTE + "\n",
-        *([f"### Roots of each milestone's cause chain ({roots[0]['traced']:,} trials traced)\n",
+        *([f"### Roots of each milestone's cause chain (all {roots[0]['traced']:,} trials)\n",
            md.table(["Milestone", "Root", "Trials", "Share of those reaching it", "95% interval"],
                     [[md.text(r["label"]), md.text(r["root"]), f"{r['trials']:,} of {r['reached']:,}", probability(r["share"]),
                       f"{probability(r['lo'])} – {probability(r['hi'])}"] for r in roots], left=(0, 1)),

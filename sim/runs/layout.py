@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from sim.model.tally import month_edges
+from sim.model.trace import root_vocabulary
 from sim.model.world import tally_layout
 from sim.scenario.schema import Scenario
 
@@ -24,6 +25,7 @@ class RunLayout:
     by_days: list[float]
     particles: bool = False  # trials draw their parameters from a posterior
     month_ends: tuple[float, ...] = ()  # day offset where each month ends (the last: the horizon)
+    roots: tuple[str, ...] = ()  # every root a milestone's cause chain can begin at (`root_vocabulary`)
 
     @property
     def ordered(self) -> list[str]:
@@ -46,6 +48,7 @@ class RunLayout:
             by_days=sorted({d for d in scenario.summary.by_days if d < horizon}),
             particles=scenario.parameters.posterior is not None,
             month_ends=(*edges, horizon),
+            roots=tuple(root_vocabulary(scenario)),
         )
 
 
@@ -56,6 +59,8 @@ def trials_schema(layout: RunLayout) -> pa.Schema:
     fields += [pa.field(f"t_{m}", pa.float64()) for m in layout.milestones]
     fields += [pa.field("max_rung", pa.int16())]
     fields += [pa.field(s, pa.int64()) for s in layout.series]
+    # Where each milestone's cause chain begins (null: not reached), as `roots.csv` names it.
+    fields += [pa.field(f"root_{m}", pa.dictionary(pa.int16(), pa.string())) for m in layout.milestones]
     return pa.schema(fields)
 
 

@@ -5,13 +5,12 @@
 - `monthly.parquet`: one row per trial, month (`YYYY-MM`) and monthly series: `count`;
 - `summary.csv`: `metric, estimate, lo, hi` (see `sim.runs.summary`);
 - `scenario.toml`: the resolved scenario, which reproduces the run by itself;
-- `roots.csv`: the roots of each milestone's cause chain in the first `ROOT_TRIALS` trials,
-  re-simulated with a tracer (`write_roots`).
+- `roots.csv`: where each milestone's cause chain begins, over every trial that reached it
+  (`roots_table`; each trial's roots are `trials.parquet`'s `root_<milestone>` columns).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.engine.trace import trial_roots
 from sim.errors import WorkError
 from sim.reports.run import write_run_report
 from sim.runs.layout import RunLayout, monthly_schema, trials_schema
@@ -77,6 +75,8 @@ class RunWriter:
         self._monthly_batches = _Batches(self._monthly, MONTHLY_ROW_GROUP_TRIALS)
         self._months = pa.array(layout.months, pa.string())
         self._series = pa.array(layout.monthly_series, pa.string())
+        self._roots = pa.array(layout.roots, pa.string())
+        self.root_counts = np.zeros((len(layout.milestones), len(layout.roots)), dtype=np.int64)
         self._next_trial = 0
         self._closed = False
 
@@ -91,6 +91,12 @@ class RunWriter:
         columns += [arrays["milestone_days"][:, j] for j in range(len(lay.milestones))]
         columns += [arrays["max_rung"].astype(np.int16)]
         columns += [arrays["totals"][:, k] for k in range(len(lay.series))]
+        roots = arrays["roots"]
+        for j in range(len(lay.milestones)):
+            codes = roots[:, j]
+            reached = codes >= 0
+            columns.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int16(), mask=~reached), self._roots))
+            self.root_counts[j] += np.bincount(codes[reached], minlength=len(lay.roots))
         self._trials_batches.add(pa.Table.from_arrays(columns, schema=self._trials.schema), n)
         monthly = arrays["monthly"]  # [trial, series, month]
         n_series, n_months = monthly.shape[1], monthly.shape[2]
@@ -118,6 +124,8 @@ class RunWriter:
         table = self.summary.table()
         write_text(self.out / "summary.csv", table.to_csv(index=False, float_format="%.6g"))
         write_text(self.out / "scenario.toml", scenario_toml(self.scenario))
+        roots = roots_table(self.layout, self.root_counts, self._next_trial)
+        write_text(self.out / "roots.csv", roots.to_csv(index=False, float_format="%.6g"))
         return table
 
     def _check_rows(self) -> None:
@@ -149,26 +157,22 @@ class RunWriter:
         write_run_report(self.out, self.scenario, self.summary, manifest)
 
 
-ROOT_TRIALS = 200  # trials traced for `roots.csv`: a traced trial costs about 1.7 untraced ones
 ROOT_COLUMNS = ["milestone", "root", "trials", "share", "lo", "hi", "reached", "traced"]
 
 
-def roots_table(layout: RunLayout, roots: list[dict[str, str]]) -> pd.DataFrame:
-    """`roots.csv`: for each milestone (ladder order, then tracked), each root of its cause chain among
-    the traced trials that reached it, most common first: `trials`, `share` of those `reached` (95%
-    Wilson interval), out of `traced` trials."""
+def roots_table(layout: RunLayout, counts: np.ndarray, traced: int) -> pd.DataFrame:
+    """`roots.csv`: for each milestone (ladder order, then tracked), each root its cause chain began at
+    in some trial, most common first: `trials`, `share` of the trials that `reached` the milestone
+    (95% Wilson interval), out of `traced` trials (every trial of the run). `counts[milestone, root]`:
+    trials, in `layout.milestones` and `layout.roots` order."""
     rows = []
     for m in layout.ordered:
-        found = [r[m] for r in roots if m in r]
-        for root, count in sorted(Counter(found).items(), key=lambda kv: (-kv[1], kv[0])):
-            rows.append((m, root, count, *wilson(count, len(found)), len(found), len(roots)))
+        row = counts[layout.milestones.index(m)]
+        reached = int(row.sum())
+        found = sorted(((int(c), root) for root, c in zip(layout.roots, row, strict=True) if c), key=lambda cr: (-cr[0], cr[1]))
+        for count, root in found:
+            rows.append((m, root, count, *wilson(count, reached), reached, traced))
     return pd.DataFrame(rows, columns=ROOT_COLUMNS)
-
-
-def write_roots(out: Path, scenario: Scenario, layout: RunLayout, seed: int, trials: int) -> None:
-    """Trace the run's first trials again (exactly as they ran) and write `roots.csv`."""
-    table = roots_table(layout, trial_roots(scenario, seed, min(trials, ROOT_TRIALS)))
-    write_text(out / "roots.csv", table.to_csv(index=False, float_format="%.6g"))
 
 
 def scenario_toml(scenario: Scenario) -> str:

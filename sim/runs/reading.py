@@ -165,6 +165,15 @@ def _check_trials(path: Path, layout: RunLayout, scenario: Scenario, trials: int
         if days.null_count or (low is not None and (low < 0 or high > layout.horizon_days or math.isinf(high))):
             raise _bad(path, f"t_{m}", f"days from 0 to the horizon ({layout.horizon_days:g}) or NaN (not reached)",
                        "missing values" if days.null_count else f"day {low if low < 0 else high:g}")
+        roots = _column(path, file, f"root_{m}")
+        named = pc.invert(pc.is_null(roots)).to_numpy(zero_copy_only=False)
+        if not np.array_equal(named, ~np.isnan(days.to_numpy())):
+            raise _bad(path, f"root_{m}", f"a root for each trial that reached {m} and none for the others",
+                       "other rows")
+        unknown = set(pc.unique(roots.combine_chunks().dictionary_decode()).drop_null().to_pylist()) - set(layout.roots)
+        if unknown:
+            raise _bad(path, f"root_{m}", "roots of this scenario (its shocks, and its militias' fronts)",
+                       f"{len(unknown)} other{'s' if len(unknown) > 1 else ''}")
     if layout.particles:
         particles = _column(path, file, "particle")
         size = len(scenario.parameters.posterior.weights)

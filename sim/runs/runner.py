@@ -29,7 +29,7 @@ from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
-from sim.runs.outputs import RunWriter, write_roots
+from sim.runs.outputs import RunWriter
 from sim.runs.storage import read_frame, write_json
 from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
@@ -125,7 +125,6 @@ def run(
             try:
                 _simulate(scenario, plan, layout, out / CHUNKS, executor, progress, writer)
                 summary = writer.finish()
-                write_roots(out, scenario, layout, plan.seed, plan.trials)
             except BaseException:
                 writer.abort()
                 raise
@@ -158,7 +157,7 @@ def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, e
                desc=scenario.scenario.name)
     try:
         failures = complete_in_order(
-            executor, run_chunk, [(a, ChunkTask(text, plan.seed, a, b)) for a, b in chunks], checkpoints,
+            executor, run_chunk, [(a, ChunkTask(text, plan.seed, a, b, roots=True)) for a, b in chunks], checkpoints,
             to_arrays=_chunk_arrays, consume=lambda key, arrays: writer.add(arrays),
             done=lambda a: bar.update(size[a] - a),
         )
@@ -171,7 +170,7 @@ def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, e
         raise TrialError(trial, error + more)
 
 
-CHUNK_ARRAYS = ("n_events", "milestone_days", "max_rung", "totals", "monthly", "particle")
+CHUNK_ARRAYS = ("n_events", "milestone_days", "max_rung", "totals", "monthly", "particle", "roots")
 
 
 def chunk_problem(layout: RunLayout, trials: int, arrays: dict) -> str | None:
@@ -180,11 +179,15 @@ def chunk_problem(layout: RunLayout, trials: int, arrays: dict) -> str | None:
     if missing:
         return f"an archive without the array {missing[0]!r}"
     shapes = {"n_events": (trials,), "max_rung": (trials,), "particle": (trials,),
-              "milestone_days": (trials, len(layout.milestones)), "totals": (trials, len(layout.series)),
+              "milestone_days": (trials, len(layout.milestones)), "roots": (trials, len(layout.milestones)),
+              "totals": (trials, len(layout.series)),
               "monthly": (trials, len(layout.monthly_series), len(layout.months))}
     for name, shape in shapes.items():
         if arrays[name].shape != shape:
             return f"the array {name!r} of shape {arrays[name].shape}, where this chunk of {trials:,} trials has {shape}"
+    roots = arrays["roots"]
+    if roots.size and (roots.min() < -1 or roots.max() >= len(layout.roots)):
+        return f"root codes outside 0 to {len(layout.roots) - 1} (the roots of this scenario) and -1"
     return None
 
 
@@ -192,4 +195,4 @@ def _chunk_arrays(result: ChunkResult) -> tuple[dict | None, list]:
     if result.failures:
         return None, result.failures
     return {"n_events": result.n_events, "milestone_days": result.milestone_days, "max_rung": result.max_rung,
-            "totals": result.totals, "monthly": result.monthly, "particle": result.particle}, []
+            "totals": result.totals, "monthly": result.monthly, "particle": result.particle, "roots": result.roots}, []

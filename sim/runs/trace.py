@@ -139,8 +139,16 @@ def _check_same(folder: Path, traced: TracedTrial, row: pd.Series) -> None:
         found["particle"] = traced.particle
     for name, day in zip(traced.milestones, traced.outcome.milestone_days, strict=True):
         found[f"t_{name}"] = day
+    for name in traced.milestones:
+        found[f"root_{name}"] = traced.root_names.get(name)
     for key, value in found.items():
         saved = row[key]
+        if key.startswith("root_"):
+            if (None if pd.isna(saved) else saved) != value:
+                raise InputError(f"error: {folder}: trials.parquet: trial {traced.trial}: expected the traced trial to "
+                                 f"equal the run's, found {key} {value or 'none'} traced but {saved} in the run; the "
+                                 "code it ran with has changed since: run the scenario again, then trace that run")
+            continue
         same = (math.isnan(value) and math.isnan(saved)) if isinstance(value, float) and math.isnan(value) else \
             saved == value
         if not same:
