@@ -166,3 +166,49 @@ def test_each_trial_s_roots_are_those_of_its_full_trace(baseline):
                      "restraint start": f"restraint of {first.actor} on {first.target} at the start"}[first.kind]
             assert row[f"root_{m}"] == label, (trial, m)
             assert pd.isna(first.cause)
+
+
+def test_the_compare_report_shows_how_the_roots_of_each_rung_shift(tmp_path):
+    """Each row's shares are those of the arms' root columns (P(rung reached from that root)), its
+    difference and interval Newcombe's on the paired indicators; each rung has its most common root
+    of the two together; a scheduled Israeli strike inside Iraq on day 60 becomes a root of that rung."""
+    from sim.comparison.stats import paired_proportion_difference
+
+    out = tmp_path / "cmp"
+    sim.compare([SCENARIOS / "baseline.toml", SCENARIOS / "israel_strikes_iraq_day60.toml"], trials=300, seed=2,
+                workers=1, out=out, progress=False)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    head = "### Roots of each rung: israel_strikes_iraq_day60 − baseline"
+    assert head in md and head.removeprefix("### ") in (out / "report.html").read_text(encoding="utf-8")
+    section = md[md.index(head):].split("\n\n")[1].splitlines()[2:]
+    scenario = sim.load_scenario(SCENARIOS / "baseline.toml")
+    labels = {(m.label or k): k for k, m in scenario.milestones.items()}
+    trials = {name: pd.read_parquet(out / "runs" / name / "trials.parquet")
+              for name in ("baseline", "israel_strikes_iraq_day60")}
+    rungs = set()
+    for line in section:
+        rung, root, a, b, diff, interval = [c.strip().replace("\\", "") for c in line.strip("|").split("|")]
+        m = labels[rung]
+        x = (trials["baseline"][f"root_{m}"] == root).fillna(False).to_numpy(bool)
+        y = (trials["israel_strikes_iraq_day60"][f"root_{m}"] == root).fillna(False).to_numpy(bool)
+        assert float(a) == pytest.approx(x.mean(), abs=5e-4) and float(b) == pytest.approx(y.mean(), abs=5e-4)
+        d = paired_proportion_difference(x, y)
+        assert float(diff.replace("−", "-")) == pytest.approx(d.estimate, abs=5e-4)
+        if m not in rungs:  # the first row of a rung: its most common root in the two together
+            together = pd.concat([trials[n][f"root_{m}"] for n in trials]).value_counts()
+            assert together[root] == together.max(), (m, root)
+        rungs.add(m)
+    assert rungs == set(scenario.ladder) - {m for m in scenario.ladder
+                                            if trials["baseline"][f"t_{m}"].isna().all()
+                                            and trials["israel_strikes_iraq_day60"][f"t_{m}"].isna().all()}
+    iraq = [line for line in section if "shock israel_strikes_iraq" in line]
+    assert iraq, "the scheduled strike is the root of Israel's strikes in Iraq in the what-if"
+
+
+def test_pathways_and_roots_are_not_compared_across_different_ladders(tmp_path):
+    out = tmp_path / "cmp"
+    sim.compare([SCENARIOS / "baseline.toml", SCENARIOS / "baseline.toml"], trials=20, seed=2, workers=1, out=out,
+                progress=False, overrides=["2:scenario.name=short_ladder", "2:ladder=[\"regional_war\"]"])
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "Not compared: the ladders differ." in md or "not compared: the ladders differ." in md
+    assert "### Roots of each rung: short_ladder − baseline" in md

@@ -91,6 +91,7 @@ def write_compare_report(out: Path, *, manifest: dict) -> None:
     by_name = {a.name: a for a in arms}
     for pair in pairs:
         pair["paths"], pair["paths_note"] = _pathway_shift(by_name[pair["a"]], by_name[pair["b"]])
+        pair["roots"], pair["roots_note"] = _root_shift(by_name[pair["a"]], by_name[pair["b"]])
 
     milestone_rows = [{"label": labels.get(m, m), "milestone": m,
                        "cells": [_p_cell(probabilities.get((a.name, m))) for a in arms]} for m in milestones]
@@ -434,6 +435,38 @@ def _pathway_shift(a: _Arm, b: _Arm) -> tuple[list[dict], str]:
                   "change")
 
 
+def _root_shift(a: _Arm, b: _Arm) -> tuple[list[dict], str]:
+    """For each rung of the ladder both scenarios have, P(the rung is reached with its cause chain
+    beginning at a root) in A and B with the paired difference: the most common root of the two
+    together, and every other whose share moved (its paired 95% interval leaves out 0)."""
+    rungs = [m for m in a.layout.ladder if m in b.layout.ladder]
+    rows = []
+    for m in rungs:
+        ra, rb = _roots_of(a, m), _roots_of(b, m)
+        names, counts = np.unique(np.concatenate([ra[ra != ""], rb[rb != ""]]), return_counts=True)
+        ranked = sorted(zip(names.tolist(), counts.tolist(), strict=True), key=lambda kv: (-kv[1], kv[0]))
+        for k, (root, _) in enumerate(ranked):
+            x, y = ra == root, rb == root
+            d = paired_proportion_difference(x, y)
+            moved = bool(d.lo > 0 or d.hi < 0)
+            if k == 0 or moved:
+                rows.append({"rung": a.layout.labels.get(m, m), "root": root, "a": probability(float(x.mean())),
+                             "b": probability(float(y.mean())), "difference": _signed(d.estimate, 3),
+                             "interval": _interval(d.lo, d.hi, 3), "moved": moved})
+    if not rungs:
+        return [], "no rung in both ladders"
+    return rows, ("each row: the share of all trials that reached the rung with its cause chain beginning at that root "
+                  "(a shock, a restraint in force at the start, a militia's spontaneous attacks; `roots.csv` of each "
+                  "run); for each rung both ladders have, its most common root in the two together and every other "
+                  "whose share moved, with the paired 95% interval of the change")
+
+
+def _roots_of(arm: _Arm, milestone: str) -> np.ndarray:
+    """Each trial's root of `milestone` ("" where not reached)."""
+    column = read_table(arm.path / "trials.parquet", columns=[f"root_{milestone}"]).column(0)
+    return np.asarray(column.to_pandas().astype(object).fillna("").to_numpy(), dtype=object)
+
+
 def _p_cell(value: tuple[float, float, float] | None) -> str:
     if value is None:
         return "—"
@@ -479,6 +512,13 @@ def _markdown(manifest: dict, arms: list[_Arm], parameters: list[dict], mileston
             parts.append(md.table(["Rungs in the order reached", pair["a"], pair["b"], "Difference", "Paired 95% interval"],
                                   [[md.text(r["path"]), r["a"], r["b"], r["difference"], r["interval"]] for r in pair["paths"]]))
         parts.append(md.text(pair["paths_note"]) + ".\n")
+        parts.append(f"### Roots of each rung: {md.text(pair['b'])} − {md.text(pair['a'])}\n")
+        if pair["roots"]:
+            parts.append(md.table(["Rung", "Root of its cause chain", pair["a"], pair["b"], "Difference",
+                                   "Paired 95% interval"],
+                                  [[md.text(r["rung"]), md.text(r["root"]), r["a"], r["b"], r["difference"], r["interval"]]
+                                   for r in pair["roots"]], left=(0, 1)))
+        parts.append(md.text(pair["roots_note"]) + ".\n")
         for name, metrics in pair["only"].items():
             parts.append(f"Only {md.text(name)} has {len(metrics)} of these metrics ({', '.join(map(md.code, metrics))}): "
                          "they have its estimate and no difference (`only_in` in `comparison.csv`).\n")
