@@ -114,6 +114,28 @@ def test_attack_causes_follow_the_branching_structure_of_a_hawkes_process():
     assert_mean(offspring, expected - mu * horizon)
 
 
+def test_a_decision_s_level_threshold_chance_and_action_are_columns_of_its_row():
+    """Decisions carry the level their account was at (at or above the rule's threshold: a rule decides
+    only then), the rule's threshold and chance as the trial had them, and whether it acted, the same as
+    their detail says; every other row leaves the four empty."""
+    scenario = sim.load_scenario(SCENARIOS / "baseline.toml")
+    rules = {(o, n): r for o, st in scenario.states().items() for n, r in st.rules.items()}
+    decided = 0
+    for trial in range(5):
+        ev = trace_trial(scenario, SEED, trial).events
+        d = ev[ev.kind == "decision"]
+        decided += len(d)
+        assert ev.loc[ev.kind != "decision", ["level", "threshold", "chance", "acted"]].isna().all().all()
+        assert d[["level", "threshold", "chance", "acted"]].notna().all().all()
+        assert (d.level >= d.threshold).all() and d.chance.between(0, 1).all()
+        for _, r in d.iterrows():
+            rule = rules[(r.actor, r.target)]
+            assert r.threshold == rule.threshold  # the baseline's fit draws no threshold
+            assert r.chance == pytest.approx(rule.probability * math.prod(1 - a for a in rule.ally_restraint.values()))
+            assert bool(r.acted) == ("; acts" in r.detail) and f"at {r.level:.3g} >=" in r.detail
+    assert decided > 20
+
+
 def test_attacks_in_a_surge_are_caused_by_it_in_proportion_to_its_share_of_the_rate():
     """A surge of amplitude A decaying over τ, at day 0, on a base rate μ without excitation:
     the attacks form a Poisson process of rate μ(1 + A·e^(−t/τ)), of which the base's part is

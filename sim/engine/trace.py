@@ -75,6 +75,9 @@ def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
     start = pd.Timestamp(scenario.scenario.start_date)
     events = pd.DataFrame(tracer.rows, columns=list(COLUMNS))
     events["cause"] = events["cause"].astype("Int64")
+    for column in ("level", "threshold", "chance"):
+        events[column] = events[column].astype("float64")
+    events["acted"] = events["acted"].astype("boolean")
     events.insert(2, "date", _dates(start, events["day"]))
     levels = pd.DataFrame(tracer.levels, columns=list(LEVEL_COLUMNS))
     levels["event"] = levels["event"].astype("Int64")

@@ -38,7 +38,10 @@ TRACE_STREAM = "trace"  # the name of the tracer's own stream (see `sim.model.st
 
 # The columns of a trace's events, in order (docs/model.md §8).
 COLUMNS = ("event", "day", "kind", "actor", "target", "location", "weapon", "hits", "casualties", "deaths",
-           "cause", "detail")
+           "level", "threshold", "chance", "acted", "cause", "detail")
+# A decision's own columns (empty on other rows): the level its rule's account was at, the rule's
+# threshold and chance to act (allies' restraint included), and whether it acted.
+DECISION_COLUMNS = ("level", "threshold", "chance", "acted")
 LEVEL_COLUMNS = ("day", "event", "owner", "account", "level")
 REBASE = 400.0  # β·(t − t_0) beyond which a channel's parents are re-weighted from a new reference time
 
@@ -104,11 +107,15 @@ class Tracer:
     # --- rows --------------------------------------------------------------------------------------
 
     def _row(self, day: float, kind: str, actor: str = "", target: str = "", location: str = "", weapon: str = "",
-             hits: int = 0, casualties: int = 0, deaths: int = 0, cause: int | None = None, detail: str = "") -> int:
+             hits: int = 0, casualties: int = 0, deaths: int = 0, cause: int | None = None, detail: str = "",
+             decided: tuple | None = None) -> int:
+        """Record an event; `decided`: a decision's (level, threshold, chance, acted)."""
         event = len(self.rows) + 1
+        level, threshold, chance, acted = decided if decided is not None else (None, None, None, None)
         self.rows.append({"event": event, "day": day, "kind": kind, "actor": actor, "target": target,
                           "location": location, "weapon": weapon, "hits": hits, "casualties": casualties,
-                          "deaths": deaths, "cause": cause, "detail": detail})
+                          "deaths": deaths, "level": level, "threshold": threshold, "chance": chance,
+                          "acted": acted, "cause": cause, "detail": detail})
         self.current = event
         return event
 
@@ -236,7 +243,8 @@ class Tracer:
                   f"{rule.p_act:.3g}; {'acts' if acted else 'holds back'}"
                   + (f" after {rule.delay_days:g} days" if acted and rule.delay_days else ""))
         cause = self.current
-        event = self._row(now, "decision", rule.owner, rule.name, cause=cause, detail=detail)
+        event = self._row(now, "decision", rule.owner, rule.name, cause=cause, detail=detail,
+                          decided=(level, rule.threshold, rule.p_act, acted))
         self.current = cause  # the other rules the same deposit brings to decide answer it too
         return event
 
@@ -346,7 +354,8 @@ class RootTracer(Tracer):
         self.names: dict[int, str] = {}  # id(channel) -> the name of its spontaneous attacks
 
     def _row(self, day: float, kind: str, actor: str = "", target: str = "", location: str = "", weapon: str = "",
-             hits: int = 0, casualties: int = 0, deaths: int = 0, cause=None, detail: str = "") -> str:
+             hits: int = 0, casualties: int = 0, deaths: int = 0, cause=None, detail: str = "",
+             decided: tuple | None = None) -> str:
         event = self.current = root_name(kind, actor, target) if cause is None else cause
         return event
 

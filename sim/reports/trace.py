@@ -8,7 +8,6 @@ from a `TracedTrial` (`sim.engine.trace.trace_trial`) and the scenario it traced
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -24,8 +23,6 @@ from sim.scenario import Scenario
 TRACE_FILE = "trace.html"
 FRONT_KINDS = ("attack", "hit")  # the rows that are attacks of a militia on a front
 SPAN_STARTS = {"restraint start": "restraint end", "pause start": "pause end"}
-# A decision's detail as `sim.model.trace.Tracer.decision` writes it: the level its rule saw and whether it acted.
-DECISION = re.compile(r" at (?P<level>\S+) >= threshold .*; (?P<acted>acts|holds back)")
 
 
 def write_trace_report(out: Path, traced: TracedTrial, scenario: Scenario, reproduce: str) -> Path:
@@ -165,15 +162,10 @@ def _strip(events: pd.DataFrame, horizon: float, names: _Names) -> list[trace_fi
 
 
 def _decision(row: dict) -> tuple[float | None, bool]:
-    """The level a decision's rule saw (None if its detail does not say) and whether it acted."""
-    m = DECISION.search(row["detail"] or "")
-    if m is None:
-        return None, "; acts" in (row["detail"] or "")
-    try:
-        level = float(m["level"])
-    except ValueError:
-        level = None
-    return level, m["acted"] == "acts"
+    """The level a decision's rule saw (None if the events do not say) and whether it acted."""
+    level, acted = row.get("level"), row.get("acted")
+    return (None if level is None or pd.isna(level) else float(level)), \
+        bool(acted) if acted is not None and not pd.isna(acted) else False
 
 
 def _drawn(scenario: Scenario) -> set[str]:
@@ -203,11 +195,16 @@ def _harm_panels(traced: TracedTrial, scenario: Scenario,
             path = f"actors.{owner}.harm.{account}"
             known = not any(p == path or p.startswith((f"{path}.", f"{path}[")) for p in drawn)
             seen = []
+            # The thresholds this trial's rules had (a posterior may draw them), as its decisions say;
+            # the scenario's for a rule that never decided.
+            thresholds = {n: float(r.threshold) for n, r in rules.items()}
             for r in decisions:
                 if r["actor"] == owner and r["target"] in rules:
                     level, acted = _decision(r)
-                    seen.append((float(r["day"]), rules[r["target"]].threshold if level is None else level, acted))
+                    if r.get("threshold") is not None and not pd.isna(r["threshold"]):
+                        thresholds[r["target"]] = float(r["threshold"])
+                    seen.append((float(r["day"]), thresholds[r["target"]] if level is None else level, acted))
             panels.append(trace_figures.HarmPanel(
                 title, mine["day"].astype(float).tolist(), mine["level"].astype(float).tolist(),
-                spec.decay_days if known else None, [(n, float(r.threshold)) for n, r in rules.items()], seen))
+                spec.decay_days if known else None, list(thresholds.items()), seen))
     return panels, skipped
