@@ -3,8 +3,10 @@
 A targets file names the scenario to fit, the parameters to fit with their priors (each by
 key path into the scenario), the reported counts (a series over an inclusive period of dates:
 exact, an interval, or a lower bound) and the events that did or did not happen by a date, each
-citing the facts in `seeds/facts.csv` it rests on. Bad targets get the same kind of message as
-bad scenarios: file, key path, expected, found; exit code 2.
+citing the facts in `seeds/facts.csv` it rests on (or, for a count, its source in words). Counts
+may also come from CSV files (`fit.counts_csv`, one count a line), so that new data need no hand
+edits of fact ids. Bad targets get the same kind of message as bad scenarios: file, key path
+(or line and column), expected, found; exit code 2.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from sim.scenario.schema import Name, Strict, check_references
 MAX_COUNT = 10**9  # an observed count; also keeps every bound a finite float
 # Each count's period adds time bins to every simulation of the fit: a few hundred bins at most.
 MAX_TARGETS = 500
+# The columns of a CSV file of counts (`fit.counts_csv`): a count target each line, `source` in words.
+CSV_COUNT_COLUMNS = ("series", "start", "end", "observation", "value", "lo", "hi", "source")
+CSV_EXPECTED = {"series": "a series name (lower-case letters, digits and _, up to 40)",
+                "start": "a date (YYYY-MM-DD)", "end": "a date (YYYY-MM-DD)",
+                "observation": "exact, interval or lower_bound",
+                **{c: f"a whole number from 0 to {MAX_COUNT:,}, or nothing" for c in ("value", "lo", "hi")},
+                "source": "at most 500 characters"}
 
 
 class UniformPrior(Strict):
@@ -95,11 +104,17 @@ class CountTarget(Strict):
         description="Lowest count consistent with the sources.")
     hi: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = Field(None,
         description="Highest count consistent with the sources.")
-    facts: list[str] = Field(min_length=1, description="Ids of the facts in the seeds file the count rests on.")
+    facts: list[str] = Field(default_factory=list,
+        description="Ids of the facts in the seeds file the count rests on (this or source).")
+    source: str = Field("", max_length=500,
+        description="Where the count comes from, in words (publisher, date, title): for counts not in the seeds file.")
     why: str = Field("", description="How the count was read from the facts.")
 
     @model_validator(mode="after")
     def _bounds(self) -> CountTarget:
+        if not self.facts and not self.source.strip():
+            raise ValueError("expected the facts the count rests on (fact ids of the seeds file) or its source, "
+                             "found neither")
         if self.end < self.start:
             raise ValueError(f"expected end on or after start ({self.start}), found {self.end}")
         given = ", ".join(f"{k} {v}" for k, v in (("value", self.value), ("lo", self.lo), ("hi", self.hi)) if v is not None)
@@ -139,6 +154,9 @@ class FitSpec(Strict):
     description: str = Field("", description="What the fit is for.")
     fit_until: dt.date | None = Field(None,
         description="Targets ending after this date are scored but not fitted (a time split); absent: all are fitted.")
+    counts_csv: list[str] = Field(default_factory=list, max_length=20,
+        description="CSV files of further counts, relative to the targets file, with the columns "
+                    f"{', '.join(CSV_COUNT_COLUMNS)}: one count per line, named <series>_<start as YYYYMMDD>.")
 
 
 class TargetsFile(Strict):
@@ -200,10 +218,74 @@ def load_targets(path: str | Path) -> Targets:
         raise problems_error(shown, lines, "targets file", len(errors)) from None
     scenario = load_scenario(path.parent / spec.fit.scenario, named_by=f"fit.scenario in {shown}")
     facts = _read_facts(path.parent / spec.fit.facts, shown)
+    origins: dict[str, str] = {}  # a count from a CSV file -> "<file>: line N"
+    for k, name in enumerate(spec.fit.counts_csv):
+        spec = _with_csv_counts(spec, path.parent / name, f"fit.counts_csv[{k}] in {shown}", origins)
     problems = _check(spec, scenario, facts)
     if problems:
-        raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "targets file")
+        raise problems_error(shown, [_where(shown, p, origins) + f": {m}" for p, m in problems], "targets file")
     return Targets(path, spec, scenario, facts)
+
+
+def _where(shown: str, path: str, origins: dict[str, str]) -> str:
+    """Where a problem is: the targets file's key path, or the line (and column) of a CSV count."""
+    parts = path.split(".")
+    if len(parts) >= 2 and parts[0] == "counts" and parts[1] in origins:
+        return origins[parts[1]] + (f": column {parts[2]}" if len(parts) > 2 else "")
+    return f"{shown}: {path}"
+
+
+def _with_csv_counts(spec: TargetsFile, path: Path, named_by: str, origins: dict[str, str]) -> TargetsFile:
+    """`spec` with the counts of one CSV file added (`CSV_COUNT_COLUMNS`), each named
+    <series>_<start as YYYYMMDD> (line<N>_<start> if that is too long)."""
+    text = read_text(path, "CSV counts", named_by=named_by)
+    shown = str(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+        header = reader.fieldnames or []
+    except csv.Error:  # its message may quote the file: say where, not what
+        raise InputError(f"error: {shown}: line {reader.line_num}: expected a CSV file of counts, found a line that "
+                         "is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
+    missing = [c for c in CSV_COUNT_COLUMNS if c not in header]
+    extra = [c for c in header if c not in CSV_COUNT_COLUMNS]
+    if missing or extra:
+        found = (f"no column {', '.join(missing)}" if missing else "") + ("; " if missing and extra else "") + \
+            (f"{len(extra)} other column(s)" if extra else "")
+        raise InputError(f"error: {shown}: line 1: expected the columns {', '.join(CSV_COUNT_COLUMNS)}, found {found}")
+    counts = dict(spec.counts)
+    problems = []
+    for k, row in enumerate(rows):
+        line = k + 2
+        if None in row or any(v is None for v in row.values()):
+            problems.append(f"{shown}: line {line}: expected {len(CSV_COUNT_COLUMNS)} fields, found "
+                            f"{'more' if None in row else 'fewer'}")
+            continue
+        data = {c: row[c].strip() for c in CSV_COUNT_COLUMNS if row[c].strip() != ""}
+        try:
+            count = CountTarget.model_validate(data, strict=False)  # the text of a CSV cell read as its field's type
+        except ValidationError as e:
+            err = e.errors()[0]
+            column = next((str(x) for x in err["loc"] if isinstance(x, str)), "")
+            message = err["msg"].removeprefix("Value error, ")
+            if column in CSV_EXPECTED:  # say what was expected, not what the cell holds (it is the file's)
+                message = f"expected {CSV_EXPECTED[column]}, found a value that is not"
+            problems.append(f"{shown}: line {line}: " + (f"column {column}: " if column else "") + message)
+            continue
+        name = f"{count.series}_{count.start:%Y%m%d}"
+        if len(name) > 40:
+            name = f"line{line}_{count.start:%Y%m%d}"
+        if name in counts:
+            problems.append(f"{shown}: line {line}: expected one count of {count.series} starting on {count.start}, found "
+                            f"another ({origins.get(name, f'counts.{name} of the targets file')})")
+            continue
+        counts[name] = count
+        origins[name] = f"{shown}: line {line}"
+    if problems:
+        raise problems_error(shown, problems, "CSV file of counts")
+    if len(counts) > MAX_TARGETS:
+        raise InputError(f"error: {shown}: expected at most {MAX_TARGETS} counts in all, found {len(counts):,}")
+    return spec.model_copy(update={"counts": counts})
 
 
 def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str, str]]:
