@@ -83,3 +83,61 @@ def test_a_csv_file_without_the_columns_is_refused(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "line 1: expected the columns series, start, end, observation, value, lo, hi, source" in result.output
     assert "no column start, observation, lo, hi, source" in result.output
+
+
+ACLED = ("event_date,actor1,actor2,event_type,sub_event_type,country,fatalities,notes,iso\n"
+         "2024-03-02,M,S forces,Explosions/Remote violence,Air/drone strike,Sland,0,made up,1\n"
+         "2024-03-20,M,S forces,Explosions/Remote violence,Air/drone strike,Sland,2,made up,1\n"
+         "5 April 2024,M,S forces,Explosions/Remote violence,Air/drone strike,Sland,1,made up,1\n"
+         "2024-04-09,M,Civilians,Explosions/Remote violence,Air/drone strike,Sland,0,not the target,1\n"
+         "2024-04-10,N,S forces,Explosions/Remote violence,Air/drone strike,Sland,0,not the militia,1\n"
+         "2024-05-01,M,S forces,Explosions/Remote violence,Air/drone strike,Sland,0,after the end,1\n")
+
+
+def with_events(folder, rule: str, export: str = ACLED):
+    case = write_case(folder)
+    text = case.read_text(encoding="utf-8")
+    kept = "[counts.month".join(text.split("[counts.month")[:3])  # January and February stay in the TOML
+    case.write_text(kept + rule, encoding="utf-8")
+    (folder / "acled.csv").write_text(export, encoding="utf-8")
+    return case
+
+
+RULE = ('\n[counts_from_events.acled]\nfile = "acled.csv"\nseries = "attacks_on_s"\nactor1 = ["M"]\n'
+        'actor2 = ["S forces"]\nstart = 2024-03-01\nend = 2024-04-30\nsource = "A made-up export (not data)"\n')
+
+
+def test_an_acled_export_is_aggregated_by_month_with_the_rules_the_file_states():
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp())
+    targets = load_targets(with_events(folder / "a", RULE))
+    march, april = targets.spec.counts["acled_202403"], targets.spec.counts["acled_202404"]
+    assert (march.start.isoformat(), march.end.isoformat(), march.value) == ("2024-03-01", "2024-03-31", 2)
+    assert (april.start.isoformat(), april.end.isoformat(), april.value) == ("2024-04-01", "2024-04-30", 1)
+    assert march.source == "A made-up export (not data)" and march.facts == []
+    deaths = load_targets(with_events(folder / "b", RULE.replace('series = "attacks_on_s"', 'series = "deaths_on_s"')
+                                      + 'count = "fatalities"\nspread = 0.5\n'))
+    march = deaths.spec.counts["acled_202403"]
+    assert (march.observation, march.lo, march.hi) == ("interval", 1, 3)  # 2 fatalities ± 50%
+    whole = load_targets(with_events(folder / "c", RULE + 'period = "whole"\n'))
+    assert whole.spec.counts["acled"].value == 3
+
+
+@pytest.mark.parametrize(("rule", "export", "expected"), [
+    (RULE.replace('actor1 = ["M"]', 'actor1 = ["Q"]'), ACLED, ("expected events matching its filters", "found none in 6 rows")),
+    (RULE, ACLED.replace("event_date,", "date,"), ("line 1", "found no column event_date")),
+    (RULE, ACLED.replace("2024-03-20", "20/03/2024"), ("line 3: column event_date", "expected a date")),
+    (RULE + 'count = "fatalities"\n', ACLED.replace(",2,made", ",two,made"), ("line 3: column fatalities",)),
+    (RULE.replace("2024-04-30", "2024-01-31"), ACLED, ("expected end on or after start",)),
+    (RULE.replace("2024-03-01", "2024-02-01"), ACLED, ("counts_from_events.acled, 2024-02-01 - 2024-02-29",
+                                                        "expected periods of attacks_on_s that do not overlap")),
+])
+def test_bad_event_rules_and_exports_get_one_clear_message(tmp_path, rule, export, expected):
+    case = with_events(tmp_path / "case", rule, export)
+    result = CliRunner().invoke(main, ["validate", str(case)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "made up" not in result.output
+    for piece in expected:
+        assert piece in result.output, result.output

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -159,6 +160,37 @@ class FitSpec(Strict):
                     f"{', '.join(CSV_COUNT_COLUMNS)}: one count per line, named <series>_<start as YYYYMMDD>.")
 
 
+ACLED_COLUMNS = ("event_date", "actor1", "actor2", "event_type", "sub_event_type", "country", "fatalities", "notes")
+
+
+class EventsCount(Strict):
+    """Counts aggregated from an events export in ACLED's column layout (`ACLED_COLUMNS`, other
+    columns ignored): the events (or their fatalities) that match every filter given, by calendar
+    month or over the whole period, each a count target of `series`."""
+
+    file: str = Field(description="The events CSV file, relative to the targets file.")
+    series: Name = Field(description="The count series the aggregate is a count of (e.g. attacks_on_israel).")
+    actor1: list[str] = Field(min_length=1, description="Which actor is the militia: the actor1 values counted.")
+    actor2: list[str] = Field(default_factory=list, description="Which target: the actor2 values counted (empty: any).")
+    country: list[str] = Field(default_factory=list, description="The country values counted (empty: any).")
+    event_type: list[str] = Field(default_factory=list, description="The event_type values counted (empty: any).")
+    sub_event_type: list[str] = Field(default_factory=list, description="The sub_event_type values counted (empty: any).")
+    count: Literal["events", "fatalities"] = Field("events", description="Count the events, or sum their fatalities.")
+    start: dt.date = Field(description="First day counted (inclusive).")
+    end: dt.date = Field(description="Last day counted (inclusive).")
+    period: Literal["month", "whole"] = Field("month",
+        description="One count per calendar month (cut at start and end), or one for the whole period.")
+    spread: Annotated[float, Field(ge=0.0, le=1.0)] = Field(0.0,
+        description="0: each count is exact; above 0, the interval count × (1 ± spread), rounded outwards.")
+    source: str = Field(min_length=1, max_length=500, description="Where the export comes from (publisher, date, query).")
+
+    @model_validator(mode="after")
+    def _period(self) -> EventsCount:
+        if self.end < self.start:
+            raise ValueError(f"expected end on or after start ({self.start}), found {self.end}")
+        return self
+
+
 class TargetsFile(Strict):
     fit: FitSpec = Field(description="What is fitted, to what.")
     parameters: dict[Name, FittedParameter] = Field(min_length=1, max_length=12,
@@ -167,6 +199,8 @@ class TargetsFile(Strict):
         description="Reported counts by name.")
     events: dict[Name, EventTarget] = Field(default_factory=dict, max_length=MAX_TARGETS,
         description="Events that did or did not happen, by name.")
+    counts_from_events: dict[Name, EventsCount] = Field(default_factory=dict, max_length=20,
+        description="Counts aggregated from events exports in ACLED's layout, by name (each month: <name>_<YYYYMM>).")
 
 
 @dataclass
@@ -221,10 +255,20 @@ def load_targets(path: str | Path) -> Targets:
     origins: dict[str, str] = {}  # a count from a CSV file -> "<file>: line N"
     for k, name in enumerate(spec.fit.counts_csv):
         spec = _with_csv_counts(spec, path.parent / name, f"fit.counts_csv[{k}] in {shown}", origins)
+    for name, rule in spec.counts_from_events.items():
+        spec = _with_event_counts(spec, name, rule, path.parent / rule.file,
+                                  f"counts_from_events.{name}.file in {shown}", origins)
     problems = _check(spec, scenario, facts)
     if problems:
-        raise problems_error(shown, [_where(shown, p, origins) + f": {m}" for p, m in problems], "targets file")
+        raise problems_error(shown, [_where(shown, p, origins) + f": {_named(m, origins)}" for p, m in problems],
+                             "targets file")
     return Targets(path, spec, scenario, facts)
+
+
+def _named(message: str, origins: dict[str, str]) -> str:
+    """A message with each count it names that came from a CSV file named by where it came from."""
+    return re.sub(r"counts\.([a-z][a-z0-9_]*)", lambda m: f"the count at {origins[m[1]]}" if m[1] in origins else m[0],
+                  message)
 
 
 def _where(shown: str, path: str, origins: dict[str, str]) -> str:
@@ -233,6 +277,95 @@ def _where(shown: str, path: str, origins: dict[str, str]) -> str:
     if len(parts) >= 2 and parts[0] == "counts" and parts[1] in origins:
         return origins[parts[1]] + (f": column {parts[2]}" if len(parts) > 2 else "")
     return f"{shown}: {path}"
+
+
+def _event_date(text: str) -> dt.date | None:
+    """An ACLED event date: ISO (2024-01-15) or as older exports write it (15 January 2024)."""
+    for form in ("%Y-%m-%d", "%d %B %Y"):
+        try:
+            return dt.datetime.strptime(text.strip(), form).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _with_event_counts(spec: TargetsFile, name: str, rule: EventsCount, path: Path, named_by: str,
+                       origins: dict[str, str]) -> TargetsFile:
+    """`spec` with the counts one `counts_from_events` rule aggregates from its export."""
+    text = read_text(path, "events CSV", named_by=named_by)
+    shown = str(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+        header = reader.fieldnames or []
+    except csv.Error:
+        raise InputError(f"error: {shown}: line {reader.line_num}: expected a CSV events export, found a line that "
+                         "is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
+    missing = [c for c in ACLED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"error: {shown}: line 1: expected the columns of an ACLED export "
+                         f"({', '.join(ACLED_COLUMNS)}), found no column {', '.join(missing)}")
+    filters = {c: set(getattr(rule, c)) for c in ("actor1", "actor2", "country", "event_type", "sub_event_type")}
+    total: dict[tuple[int, int] | None, int] = {}
+    matched = 0
+    for k, row in enumerate(rows):
+        line = k + 2
+        if None in row or any(v is None for v in row.values()):
+            raise InputError(f"error: {shown}: line {line}: expected {len(header)} fields, found "
+                             f"{'more' if None in row else 'fewer'}")
+        if any(allowed and row[c].strip() not in allowed for c, allowed in filters.items()):
+            continue
+        day = _event_date(row["event_date"])
+        if day is None:
+            raise InputError(f"error: {shown}: line {line}: column event_date: expected a date (YYYY-MM-DD or "
+                             "15 January 2024), found a value that is not")
+        if not rule.start <= day <= rule.end:
+            continue
+        amount = 1
+        if rule.count == "fatalities":
+            try:
+                amount = int(row["fatalities"].strip())
+            except ValueError:
+                amount = -1
+            if amount < 0:
+                raise InputError(f"error: {shown}: line {line}: column fatalities: expected a whole number of 0 or "
+                                 "more, found a value that is not")
+        key = (day.year, day.month) if rule.period == "month" else None
+        total[key] = total.get(key, 0) + amount
+        matched += 1
+    if not matched:
+        raise InputError(f"error: {shown}: counts_from_events.{name}: expected events matching its filters between "
+                         f"{rule.start} and {rule.end}, found none in {len(rows):,} rows (check the actor names and "
+                         "dates: they must match the export exactly)")
+    counts = dict(spec.counts)
+    periods = _months(rule.start, rule.end) if rule.period == "month" else [(None, rule.start, rule.end)]
+    for key, first, last in periods:
+        value = total.get(key, 0)
+        label = f"{name}_{first:%Y%m}" if rule.period == "month" else name
+        if rule.spread:
+            lo, hi = math.floor(value * (1 - rule.spread)), math.ceil(value * (1 + rule.spread))
+            target = CountTarget(series=rule.series, start=first, end=last, observation="interval", lo=lo, hi=hi,
+                                 source=rule.source, why=f"aggregated from {path.name} by counts_from_events.{name}")
+        else:
+            target = CountTarget(series=rule.series, start=first, end=last, observation="exact", value=value,
+                                 source=rule.source, why=f"aggregated from {path.name} by counts_from_events.{name}")
+        if label in counts:
+            raise InputError(f"error: {shown}: counts_from_events.{name}: expected count names of its own, found "
+                             f"{label} already a count")
+        counts[label] = target
+        origins[label] = f"{shown}: counts_from_events.{name}, {first} - {last}"
+    return spec.model_copy(update={"counts": counts})
+
+
+def _months(start: dt.date, end: dt.date) -> list[tuple[tuple[int, int], dt.date, dt.date]]:
+    """The calendar months from `start` to `end`, each cut at them: ((year, month), first, last)."""
+    months, first = [], start
+    while first <= end:
+        following = (first.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        last = min(end, following - dt.timedelta(days=1))
+        months.append(((first.year, first.month), first, last))
+        first = following
+    return months
 
 
 def _with_csv_counts(spec: TargetsFile, path: Path, named_by: str, origins: dict[str, str]) -> TargetsFile:
