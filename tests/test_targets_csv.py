@@ -126,7 +126,12 @@ def test_an_acled_export_is_aggregated_by_month_with_the_rules_the_file_states()
 
 
 @pytest.mark.parametrize(("rule", "export", "expected"), [
-    (RULE.replace('actor1 = ["M"]', 'actor1 = ["Q"]'), ACLED, ("expected events matching its filters", "found none in 6 rows")),
+    (RULE.replace('actor1 = ["M"]', 'actor1 = ["Q"]'), ACLED,
+     ("counts_from_events.acled.actor1[0]", "expected a value of the actor1 column", "found 'Q' in none of its 6 rows")),
+    (RULE.replace('actor2 = ["S forces"]', 'actor2 = ["S forces", "Civillians"]'), ACLED,
+     ("counts_from_events.acled.actor2[1]", "found 'Civillians' in none of its 6 rows")),
+    (RULE.replace("2024-04-30", "2024-03-19").replace("2024-03-01", "2024-03-03"), ACLED,
+     ("expected events matching its filters between 2024-03-03", "found none in 6 rows")),
     (RULE, ACLED.replace("event_date,", "date,"), ("line 1", "found no column event_date")),
     (RULE, ACLED.replace("2024-03-20", "20/03/2024"), ("line 3: column event_date", "expected a date")),
     (RULE + 'count = "fatalities"\n', ACLED.replace(",2,made", ",two,made"), ("line 3: column fatalities",)),

@@ -256,8 +256,7 @@ def load_targets(path: str | Path) -> Targets:
     for k, name in enumerate(spec.fit.counts_csv):
         spec = _with_csv_counts(spec, path.parent / name, f"fit.counts_csv[{k}] in {shown}", origins)
     for name, rule in spec.counts_from_events.items():
-        spec = _with_event_counts(spec, name, rule, path.parent / rule.file,
-                                  f"counts_from_events.{name}.file in {shown}", origins)
+        spec = _with_event_counts(spec, name, rule, path.parent / rule.file, shown, origins)
     problems = _check(spec, scenario, facts)
     if problems:
         raise problems_error(shown, [_where(shown, p, origins) + f": {_named(m, origins)}" for p, m in problems],
@@ -279,6 +278,17 @@ def _where(shown: str, path: str, origins: dict[str, str]) -> str:
     return f"{shown}: {path}"
 
 
+def _read_csv(path: Path, what: str, expected: str, named_by: str) -> tuple[list[dict], list[str]]:
+    """A CSV file's rows (dicts by header) and header, read like every input file."""
+    text = read_text(path, what, named_by=named_by)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return list(reader), list(reader.fieldnames or [])
+    except csv.Error:  # its message may quote the file: say where, not what
+        raise InputError(f"error: {path}: line {reader.line_num}: expected {expected}, found a line that is not CSV "
+                         "(a NUL character, an unclosed quote or an overlong field)") from None
+
+
 def _event_date(text: str) -> dt.date | None:
     """An ACLED event date: ISO (2024-01-15) or as older exports write it (15 January 2024)."""
     for form in ("%Y-%m-%d", "%d %B %Y"):
@@ -289,23 +299,25 @@ def _event_date(text: str) -> dt.date | None:
     return None
 
 
-def _with_event_counts(spec: TargetsFile, name: str, rule: EventsCount, path: Path, named_by: str,
+def _with_event_counts(spec: TargetsFile, name: str, rule: EventsCount, path: Path, targets: str,
                        origins: dict[str, str]) -> TargetsFile:
-    """`spec` with the counts one `counts_from_events` rule aggregates from its export."""
-    text = read_text(path, "events CSV", named_by=named_by)
+    """`spec` with the counts one `counts_from_events` rule of the targets file `targets` aggregates
+    from its export. Each month (or the whole period) with no matching event counts 0."""
+    named_by = f"counts_from_events.{name}.file in {targets}"
     shown = str(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-        header = reader.fieldnames or []
-    except csv.Error:
-        raise InputError(f"error: {shown}: line {reader.line_num}: expected a CSV events export, found a line that "
-                         "is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
+    rows, header = _read_csv(path, "events CSV", "a CSV events export", named_by)
     missing = [c for c in ACLED_COLUMNS if c not in header]
     if missing:
         raise InputError(f"error: {shown}: line 1: expected the columns of an ACLED export "
                          f"({', '.join(ACLED_COLUMNS)}), found no column {', '.join(missing)}")
     filters = {c: set(getattr(rule, c)) for c in ("actor1", "actor2", "country", "event_type", "sub_event_type")}
+    for column in filters:  # a value no row has would count nothing, silently: a typo
+        present = {row[column].strip() for row in rows if row.get(column) is not None}
+        for k, value in enumerate(getattr(rule, column)):
+            if value not in present:
+                raise InputError(f"error: {targets}: counts_from_events.{name}.{column}[{k}]: "
+                                 f"expected a value of the {column} column of {shown}, found {value!r} in none of its "
+                                 f"{len(rows):,} rows (names must match the export exactly)")
     total: dict[tuple[int, int] | None, int] = {}
     matched = 0
     for k, row in enumerate(rows):
@@ -371,15 +383,8 @@ def _months(start: dt.date, end: dt.date) -> list[tuple[tuple[int, int], dt.date
 def _with_csv_counts(spec: TargetsFile, path: Path, named_by: str, origins: dict[str, str]) -> TargetsFile:
     """`spec` with the counts of one CSV file added (`CSV_COUNT_COLUMNS`), each named
     <series>_<start as YYYYMMDD> (line<N>_<start> if that is too long)."""
-    text = read_text(path, "CSV counts", named_by=named_by)
     shown = str(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-        header = reader.fieldnames or []
-    except csv.Error:  # its message may quote the file: say where, not what
-        raise InputError(f"error: {shown}: line {reader.line_num}: expected a CSV file of counts, found a line that "
-                         "is not CSV (a NUL character, an unclosed quote or an overlong field)") from None
+    rows, header = _read_csv(path, "CSV counts", "a CSV file of counts", named_by)
     missing = [c for c in CSV_COUNT_COLUMNS if c not in header]
     extra = [c for c in header if c not in CSV_COUNT_COLUMNS]
     if missing or extra:
