@@ -6,6 +6,8 @@ Hawkes process), and bad requests are refused with one clear message."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -266,3 +268,12 @@ def test_a_weaker_restraint_merged_into_the_one_in_force_does_not_take_its_redir
         redirected += len(moved[moved.day > 10.0])
         assert "pause end" not in set(ev.kind)  # the merged episode ends as the restraint it joined
     assert redirected > 20  # about 1 a day on s from day 10 to 60, of which most redirected
+
+
+def test_the_default_trace_folder_is_made_with_its_parent_and_nothing_beside_it(tmp_path):
+    """`escsim trace` without --out writes runs/trace-<scenario>-trial<N>, making runs/ if need be,
+    and leaves no staging folder beside it."""
+    done = subprocess.run([sys.executable, "-m", "sim", "trace", str(SCENARIOS / "baseline.toml"), "--trial", "1"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["trace-baseline-trial1"]

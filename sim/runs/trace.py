@@ -24,9 +24,10 @@ import pandas as pd
 from sim.engine.chunk import simulate_trials
 from sim.engine.trace import TracedTrial, trace_trial
 from sim.errors import InputError, did_you_mean
+from sim.forecast import resolve_forecast
 from sim.runs.folders import check_out
 from sim.runs.reading import read_run_folder
-from sim.runs.storage import atomic_path, is_temporary, make_folder, write_text
+from sim.runs.storage import atomic_path, is_temporary, write_text
 from sim.scenario import Scenario, load_scenario
 
 TRACE_FILES = ("events.csv", "events.parquet", "levels.csv", "trace.html")
@@ -76,7 +77,7 @@ def trace_result(source: str | Path, trial: int | None = None, *, where: str | N
                              "traced as they were run), found some")
         traced, scenario = _from_run(source, trial, where)
     else:
-        scenario = load_scenario(source, overrides=overrides)
+        scenario = resolve_forecast(load_scenario(source, overrides=overrides), str(source))
         seed = scenario.run.seed if seed is None else seed
         if where is not None:
             _check_milestone(source, scenario, where)
@@ -178,7 +179,7 @@ def _write(out: Path, result: TraceResult) -> None:
     from sim.reports.trace import write_trace_report
 
     traced = result.traced
-    make_folder(out)
+    out.mkdir(parents=True, exist_ok=True)  # each file is written whole (atomically) into it
     with atomic_path(out / "events.parquet") as tmp:
         traced.events.to_parquet(tmp, index=False)
     write_text(out / "events.csv", traced.events.to_csv(index=False, float_format="%.6g"))
