@@ -106,9 +106,17 @@ def validate(scenario: Path, settings) -> None:
             raise InputError(f"error: --set: expected a scenario or a sweep spec to set values in, found {kind} {scenario}")
         click.echo(targets_line(scenario))
         return
+    from sim.forecast import resolve_forecast
+
     resolved = load_scenario(scenario, overrides=settings)
+    conditioned = resolve_forecast(resolved, str(scenario))  # a forecast's history and targets are checked too
     click.echo(resolved_toml(resolved), nl=False)
-    click.echo(f"{scenario}: valid scenario '{resolved.scenario.name}'", err=True)
+    line = f"{scenario}: valid scenario '{resolved.scenario.name}'"
+    if conditioned.forecast is not None:
+        history = conditioned.forecast.resolved
+        line += (f", a forecast from {resolved.scenario.start_date} whose histories must agree with "
+                 f"{len(history.counts)} counts and {len(history.events)} events observed before it")
+    click.echo(line, err=True)
 
 
 @main.command()
@@ -125,11 +133,12 @@ def validate(scenario: Path, settings) -> None:
 @click.pass_context
 def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, settings) -> None:
     """Run SCENARIO's Monte Carlo trials; print a summary and write the run folder."""
+    from sim.forecast import resolve_forecast
     from sim.runs.runner import run as run_scenario
     from sim.runs.table import summary_text
     from sim.scenario import load_scenario
 
-    resolved = load_scenario(scenario, overrides=settings)
+    resolved = resolve_forecast(load_scenario(scenario, overrides=settings), str(scenario))
     if out is None:
         if resume:
             raise InputError("error: --resume: expected --out naming the folder of the run to complete, found none")
@@ -141,7 +150,8 @@ def run(ctx, scenario: Path, trials, seed, workers, scheduler, out, resume, sett
     ctx.meta["resume_command"] = _resume_command(command)
     result = run_scenario(resolved, trials=trials, seed=seed, workers=workers, scheduler=scheduler, out=out,
                           resume=resume, command=command + (["--resume"] if resume else []), overrides=settings)
-    click.echo(summary_text(result, tracked=[m for m in resolved.milestones if m not in resolved.ladder]))
+    click.echo(summary_text(result, tracked=[m for m in resolved.milestones if m not in resolved.ladder],
+                            origin=resolved.scenario.start_date if resolved.forecast is not None else None))
 
 
 @main.command()

@@ -14,6 +14,24 @@ from scipy import stats
 Z95 = float(stats.norm.ppf(0.975))
 
 
+EVENT_MISS = 1.0  # an event that did not happen as observed: about one standard deviation
+
+
+def anscombe(x):
+    """2·√(x + 3/8): under it a Poisson count has standard deviation about 1."""
+    return 2.0 * np.sqrt(np.asarray(x, dtype=float) + 0.375)
+
+
+def count_miss(x: float, lo: float, hi: float) -> float:
+    """How far a count x lies outside its observed range [lo, hi] (hi may be inf) on the Anscombe
+    scale: 0 inside, else the transformed distance to the nearer bound. The calibration's distance
+    and a forecast's conditioning on history (`sim.engine.history`) both measure counts by it."""
+    y = float(anscombe(x))
+    low = float(anscombe(lo))
+    high = float(anscombe(hi)) if math.isfinite(hi) else math.inf
+    return max(0.0, low - y, y - high)
+
+
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:
     """(estimate, lo, hi): the Wilson score interval for a binomial proportion."""
     if n <= 0:

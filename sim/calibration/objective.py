@@ -19,12 +19,7 @@ import numpy as np
 
 from sim.model.tally import month_edges
 from sim.model.world import TrialOutcome
-
-EVENT_MISS = 1.0
-
-
-def anscombe(x):
-    return 2.0 * np.sqrt(np.asarray(x, dtype=float) + 0.375)
+from sim.stats import EVENT_MISS, anscombe, count_miss  # noqa: F401 - anscombe and EVENT_MISS read from here too
 
 
 @dataclass(frozen=True)
@@ -117,10 +112,7 @@ class Objective:
         for spec, x in zip(self.counts, counts, strict=True):
             if split and not spec.fit:
                 continue
-            y = anscombe(x)
-            lo = anscombe(spec.lo)
-            hi = anscombe(spec.hi) if math.isfinite(spec.hi) else math.inf
-            terms.append(max(0.0, lo - y, y - hi))
+            terms.append(count_miss(x, spec.lo, spec.hi))
         for spec, happened in zip(self.events, events, strict=True):
             if split and not spec.fit:
                 continue

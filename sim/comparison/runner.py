@@ -28,6 +28,7 @@ import pandas as pd
 
 from sim.comparison import stats
 from sim.errors import InputError
+from sim.forecast import resolve_forecast
 from sim.runs import manifest as manifests
 from sim.runs.folders import check_out, finish_folder, locked, prepare_folder
 from sim.runs.layout import RunLayout
@@ -212,7 +213,7 @@ def _source(path: Path, changes: list[str] = ()) -> tuple[Path, Scenario, dict |
                              "and trials.parquet), found a folder without them")
         manifest, scenario = read_run_folder(path)  # every file checked before any is compared
         return path, scenario, manifest
-    return path, load_scenario(path, overrides=list(changes)), None
+    return path, resolve_forecast(load_scenario(path, overrides=list(changes)), str(path)), None
 
 
 def _pairing(sources, seed: int | None, trials: int | None) -> tuple[int, int]:

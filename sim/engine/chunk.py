@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.engine.draws import ParameterDraws
+from sim.engine.history import HistoryStarts
 from sim.engine.trial import run_trial
 from sim.model.streams import Streams, stream_key
 from sim.model.trace import TRACE_STREAM, RootTracer, root_vocabulary
@@ -34,6 +35,11 @@ class ChunkResult:
     failures: list[tuple[int, str]] = field(default_factory=list)
     particle: np.ndarray | None = None  # the posterior particle each trial drew (-1: none)
     roots: np.ndarray | None = None  # [trial, milestone]: the root of its cause chain, by `root_vocabulary` index (-1: not reached)
+    # A forecast's (`sim.engine.history`): histories each trial ran, its parameter redraws, and the
+    # day (before the origin: negative) its history reached each milestone (NaN: not reached).
+    history_attempts: np.ndarray | None = None
+    redraws: np.ndarray | None = None
+    history_days: np.ndarray | None = None
 
     @property
     def trials(self) -> np.ndarray:
@@ -96,6 +102,10 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int, roots:
     vocabulary = {name: k for k, name in enumerate(root_vocabulary(scenario))} if roots else {}
     trace_key = stream_key(TRACE_STREAM)
     milestones = list(scenario.milestones)
+    starts = HistoryStarts(scenario) if scenario.forecast is not None else None
+    attempts = np.zeros(n, dtype=np.int32) if starts is not None else None
+    redraws = np.zeros(n, dtype=np.int16) if starts is not None else None
+    history_days = np.full((n, len(milestones)), np.nan) if starts is not None else None
     failures = []
     streams: list[Streams] = []
     for k, trial in enumerate(range(start, stop)):
@@ -103,9 +113,13 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int, roots:
             streams = _next_streams(seed, trial, stop, draws, particle[k:])
         try:
             trial_streams = streams.pop()
+            initial = None
+            if starts is not None:
+                initial, attempts[k], redraws[k], particle[k] = starts.start(seed, trial, int(particle[k]))
+                history_days[k] = [initial.reached.get(m, np.nan) for m in milestones]
             plan = draws.blueprint(int(particle[k])) if draws is not None else blueprint
             tracer = RootTracer(trial_streams.keyed(trace_key)) if roots else None
-            out = run_trial(plan, seed, trial, trial_streams, tracer)
+            out = run_trial(plan, seed, trial, trial_streams, tracer, initial)
             if tracer is not None:
                 root_codes[k] = _codes(tracer.roots(), milestones, vocabulary)
             n_events[k] = out.n_events
@@ -115,7 +129,8 @@ def simulate_trials(scenario: Scenario, seed: int, start: int, stop: int, roots:
             monthly[k] = out.monthly
         except Exception as exc:  # noqa: BLE001 - recorded with the trial index, reported by the run
             failures.append((trial, "".join(traceback.format_exception_only(exc)).strip()))
-    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle, root_codes)
+    return ChunkResult(start, stop, n_events, days, rung, totals, monthly, failures, particle, root_codes,
+                       attempts, redraws, history_days)
 
 
 def _codes(roots: dict[str, str], milestones: list[str], vocabulary: dict[str, int]) -> list[int]:

@@ -20,15 +20,17 @@ from sim.scenario.loading import to_plain
 from sim.scenario.paths import with_values
 from sim.scenario.schema import Scenario
 
-KEPT_SCENARIOS = 2  # scenarios whose particles a worker keeps, the most recently used
+KEPT_SCENARIOS = 3  # scenarios whose particles a worker keeps, the most recently used (a forecast uses two: its history's and its own)
 _MAX_CACHED = 5000  # particles kept for one scenario (each ~85 kB)
 PARAMETERS_KEY = stream_key(PARAMETERS_STREAM)
 _BLUEPRINTS: OrderedDict[str, dict[int, Blueprint]] = OrderedDict()
 
 
 class ParameterDraws:
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, edges: list[float] | None = None):
+        """`edges`: the time bins of the particles' blueprints (`Blueprint`; None: calendar months)."""
         posterior = scenario.parameters.posterior
+        self.edges = edges
         self.posterior = posterior
         total = sum(posterior.weights)
         running, self.cumulative = 0.0, []
@@ -39,7 +41,7 @@ class ParameterDraws:
         base = to_plain(scenario)
         base.pop("parameters", None)
         self.base = base
-        self.key = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
+        self.key = hashlib.sha256((scenario.model_dump_json() + repr(edges)).encode()).hexdigest()
 
     def pick(self, streams: Streams) -> int:
         """The particle of the trial whose streams these are."""
@@ -64,5 +66,5 @@ class ParameterDraws:
                 kept.clear()
             scenario = Scenario.model_validate(with_values(self.base, self.values(particle)), strict=False)
             first = next(iter(kept.values()), None)  # the particles share what their values leave alone
-            found = kept[particle] = Blueprint(scenario, like=first)
+            found = kept[particle] = Blueprint(scenario, self.edges, like=first)
         return found

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sim.engine.draws import ParameterDraws
+from sim.engine.history import HistoryStarts
 from sim.model.streams import Streams, stream_key
 from sim.model.trace import COLUMNS, LEVEL_COLUMNS, TRACE_STREAM, Tracer
 from sim.model.world import Blueprint, TrialOutcome, World
@@ -43,18 +44,22 @@ class TracedTrial:
         return sorted((m for m, d in days.items() if d == d), key=lambda m: days[m])
 
 
-def _traced(scenario: Scenario, draws: ParameterDraws | None, blueprint: Blueprint | None, seed: int, trial: int):
+def _traced(scenario: Scenario, draws: ParameterDraws | None, blueprint: Blueprint | None, seed: int, trial: int,
+            starts: HistoryStarts | None = None):
     """(particle, plan, tracer, outcome): trial `trial` run with a tracer, on the streams and particle
-    `simulate_trials` gives it."""
+    `simulate_trials` gives it (a forecast's: from the history `starts` gives it, as the run's)."""
     streams = Streams(seed, trial)
     if draws is not None:
         particle = draws.pick(streams)
-        plan = draws.blueprint(particle)
     else:
         streams.entropy()
-        particle, plan = -1, blueprint
+        particle = -1
+    initial = None
+    if starts is not None:
+        initial, _, _, particle = starts.start(seed, trial, particle)
+    plan = draws.blueprint(particle) if draws is not None else blueprint
     tracer = Tracer(streams.keyed(stream_key(TRACE_STREAM)))
-    world = World(plan, seed, trial, streams, tracer=tracer)
+    world = World(plan, seed, trial, streams, tracer=tracer, initial=initial)
     try:
         outcome = world.run()
     finally:
@@ -71,7 +76,8 @@ def _sources(scenario: Scenario) -> tuple[ParameterDraws | None, Blueprint | Non
 def trace_trial(scenario: Scenario, seed: int, trial: int) -> TracedTrial:
     """Run trial `trial` of `scenario` with seed `seed`, traced."""
     draws, blueprint = _sources(scenario)
-    particle, plan, tracer, outcome = _traced(scenario, draws, blueprint, seed, trial)
+    starts = HistoryStarts(scenario) if scenario.forecast is not None else None
+    particle, plan, tracer, outcome = _traced(scenario, draws, blueprint, seed, trial, starts)
     start = pd.Timestamp(scenario.scenario.start_date)
     events = pd.DataFrame(tracer.rows, columns=list(COLUMNS))
     events["cause"] = events["cause"].astype("Int64")

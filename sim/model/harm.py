@@ -101,7 +101,7 @@ class RetaliationRule:
 
     __slots__ = (
         "name", "owner", "account", "threshold", "p_act", "cooldown_days", "delay_days",
-        "discharge", "response", "stream", "world", "ready_at", "decisions", "launches",
+        "discharge", "response", "stream", "world", "ready_at", "decisions", "launches", "pending",
     )
 
     def __init__(self, name, owner, account, threshold, probability, ally_restraint,
@@ -120,6 +120,7 @@ class RetaliationRule:
         self.ready_at = 0.0
         self.decisions = 0
         self.launches = 0
+        self.pending: deque[float] = deque()  # when each response decided on is due, earliest first
         account.rules.append(self)
         account.trigger = min(account.trigger, threshold)
 
@@ -134,11 +135,14 @@ class RetaliationRule:
         if acts:
             if self.discharge > 0.0:
                 self.account.discharge(now, self.discharge)
+            self.pending.append(now + self.delay_days)  # one delay for all: launched in this order
             self.world.after(self.delay_days, self.launch, decision)
 
     def launch(self, decision: int | None = None) -> None:
         """Apply the response; `decision`: the traced decision that launched it (None untraced)."""
         self.launches += 1
+        if self.pending:
+            self.pending.popleft()
         tracer = self.world.tracer
         for effect in self.response:
             if tracer is not None:

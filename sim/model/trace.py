@@ -20,7 +20,9 @@ Causes. Every event names the event that produced it (`cause`, an event id), or 
   restraint on another front that moved it), each surge shock's share (μ + R)·(s_i − 1), and
   each earlier attack's remaining excitation α·β·exp(−β(t − t_j)) — and the attack's cause is
   drawn among them in proportion (the trace's own stream draws it);
-- a random shock, a scheduled shock and a restraint in force at the start have no cause.
+- a random shock, a scheduled shock and a restraint in force at the start have no cause; in a
+  forecast, neither have the responses its history decided and left to launch after the origin
+  (one event, `BEFORE_ORIGIN`).
 
 Following causes back from any event ends at a *root*: an event with no cause (a spontaneous
 attack, a shock, a restraint in force at the start).
@@ -35,6 +37,9 @@ from sim.model.harm import HarmAccount
 from sim.model.milestones import MilestoneTracker
 
 TRACE_STREAM = "trace"  # the name of the tracer's own stream (see `sim.model.streams`)
+# A forecast's responses decided in its history and launched after the origin (`sim.model.state`)
+# trace back to one event at the origin of this name, a shock's kind of root.
+BEFORE_ORIGIN = "decided_before_origin"
 
 # The columns of a trace's events, in order (docs/model.md §8).
 COLUMNS = ("event", "day", "kind", "actor", "target", "location", "weapon", "hits", "casualties", "deaths",
@@ -321,9 +326,12 @@ def root_vocabulary(scenario) -> list[str]:
     """Every root a trial of `scenario` can name (`root_name`), in a fixed order: its shocks, then each
     militia's fronts — the restraint in force there at the start (if any), its spontaneous attacks."""
     names = [root_name("shock", "", shock) for shock in scenario.shocks]
+    forecast = scenario.forecast is not None  # its state at the start is a history's: any front may be restrained
+    if forecast:
+        names.append(root_name("shock", "", BEFORE_ORIGIN))
     for militia, spec in scenario.militias().items():
         for target, channel in spec.attacks.items():
-            if channel.initial_restraint is not None:
+            if channel.initial_restraint is not None or forecast:
                 names.append(root_name("restraint start", militia, target))
             names.append(root_name("attack", militia, target))
     return names

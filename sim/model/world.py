@@ -21,6 +21,7 @@ from sim.model.harm import HarmAccount, RetaliationRule
 from sim.model.milestones import MilestoneTracker, max_rung
 from sim.model.militia import AttackChannel, Militia
 from sim.model.shocks import PressuredShock, RandomShock, ScheduledShock
+from sim.model.state import WorldState, restore
 from sim.model.streams import PARAMETERS_STREAM, Streams, stream_key
 from sim.model.tally import Tally, TallyLayout, month_edges, series_names
 from sim.scenario.schema import IncidentFilter, Scenario, attack_incident
@@ -321,9 +322,11 @@ class World:
     """One trial's actors, routes and counters, built from a scenario's blueprint."""
 
     def __init__(self, blueprint: Blueprint | Scenario, seed: int, trial: int, streams: Streams | None = None,
-                 tracer=None):
+                 tracer=None, initial: WorldState | None = None):
         """`streams`: the trial's streams if already made (they must be those of seed, trial);
-        `tracer`: a `sim.model.trace.Tracer` to tell every event to (None: the trial runs untraced)."""
+        `tracer`: a `sim.model.trace.Tracer` to tell every event to (None: the trial runs untraced);
+        `initial`: the state a history left at this world's day 0 (`sim.model.state`), which then
+        replaces the channels' initial restraints (None: the world starts as its scenario says)."""
         if isinstance(blueprint, Scenario):
             blueprint = Blueprint(blueprint)
         bp = self.blueprint = blueprint
@@ -335,6 +338,7 @@ class World:
         self.arsenal = bp.arsenal
         self.defence = bp.defence
         self.tracer = tracer
+        self.initial = initial
         if tracer is None:
             self.accounts = [HarmAccount(n, a.decay_days, a.window_days) for _, n, a in bp.accounts]
             self.milestones = [MilestoneTracker(n, rung, spec) for n, rung, spec in bp.milestones]
@@ -466,15 +470,18 @@ class World:
         )
 
     def run(self) -> TrialOutcome:
+        if self.initial is not None:
+            restore(self, self.initial)
         for plan in self.blueprint.militias:
             m = self.militias[plan.name]
-            for ch in plan.channels:
-                if ch.initial_restraint is not None:
-                    channel = m.channels[ch.target]
-                    factor, days, redirect = ch.initial_restraint
-                    channel.set_restraint(0.0, factor, days, redirect)
-                    self.at(days, channel.lift_restraint, channel.restraint_episode)
-            m.update_redirect(0.0, ramped=True)
+            if self.initial is None:
+                for ch in plan.channels:
+                    if ch.initial_restraint is not None:
+                        channel = m.channels[ch.target]
+                        factor, days, redirect = ch.initial_restraint
+                        channel.set_restraint(0.0, factor, days, redirect)
+                        self.at(days, channel.lift_restraint, channel.restraint_episode)
+                m.update_redirect(0.0, ramped=True)
             for channel in m.channels.values():
                 channel.start()
         for shock in self.shocks:

@@ -348,6 +348,9 @@ def rebuild_run_report(out: Path) -> list[Path]:
         summary.add(days, batch.column("max_rung").to_numpy(), totals,
                     counts.reshape(n, n_months, n_series).transpose(0, 2, 1), batch.column("n_events").to_numpy(),
                     batch.column("particle").to_numpy() if layout.particles else None)
+        if layout.forecast:
+            summary.add_history(batch.column("history_attempts").to_numpy(), batch.column("parameter_redraws").to_numpy(),
+                                np.column_stack([batch.column(f"history_t_{m}").to_numpy() for m in layout.milestones]))
     return write_run_report(out, scenario, summary, manifest)
 
 

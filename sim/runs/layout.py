@@ -26,6 +26,7 @@ class RunLayout:
     particles: bool = False  # trials draw their parameters from a posterior
     month_ends: tuple[float, ...] = ()  # day offset where each month ends (the last: the horizon)
     roots: tuple[str, ...] = ()  # every root a milestone's cause chain can begin at (`root_vocabulary`)
+    forecast: bool = False  # trials start at the origin from a history (`sim.engine.history`)
 
     @property
     def ordered(self) -> list[str]:
@@ -49,6 +50,7 @@ class RunLayout:
             particles=scenario.parameters.posterior is not None,
             month_ends=(*edges, horizon),
             roots=tuple(root_vocabulary(scenario)),
+            forecast=scenario.forecast is not None,
         )
 
 
@@ -61,6 +63,11 @@ def trials_schema(layout: RunLayout) -> pa.Schema:
     fields += [pa.field(s, pa.int64()) for s in layout.series]
     # Where each milestone's cause chain begins (null: not reached), as `roots.csv` names it.
     fields += [pa.field(f"root_{m}", pa.dictionary(pa.int16(), pa.string())) for m in layout.milestones]
+    if layout.forecast:
+        # Histories run until one agreed with the record, parameter redraws, and the day before the
+        # origin (negative) at which that history reached each milestone (NaN: it did not).
+        fields += [pa.field("history_attempts", pa.int32()), pa.field("parameter_redraws", pa.int16())]
+        fields += [pa.field(f"history_t_{m}", pa.float64()) for m in layout.milestones]
     return pa.schema(fields)
 
 

@@ -5,6 +5,8 @@
 - `monthly.parquet`: one row per trial, month (`YYYY-MM`) and monthly series: `count`;
 - `summary.csv`: `metric, estimate, lo, hi` (see `sim.runs.summary`);
 - `scenario.toml`: the resolved scenario, which reproduces the run by itself;
+- a forecast's `trials.parquet` also has `history_attempts`, `parameter_redraws` and
+  `history_t_<milestone>` (`sim.runs.layout.trials_schema`);
 - `roots.csv`: where each milestone's cause chain begins, over every trial that reached it
   (`roots_table`; each trial's roots are `trials.parquet`'s `root_<milestone>` columns).
 """
@@ -97,6 +99,10 @@ class RunWriter:
             reached = codes >= 0
             columns.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int16(), mask=~reached), self._roots))
             self.root_counts[j] += np.bincount(codes[reached], minlength=len(lay.roots))
+        if lay.forecast:
+            columns += [arrays["history_attempts"], arrays["redraws"]]
+            columns += [arrays["history_days"][:, j] for j in range(len(lay.milestones))]
+            self.summary.add_history(arrays["history_attempts"], arrays["redraws"], arrays["history_days"])
         self._trials_batches.add(pa.Table.from_arrays(columns, schema=self._trials.schema), n)
         monthly = arrays["monthly"]  # [trial, series, month]
         n_series, n_months = monthly.shape[1], monthly.shape[2]

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from sim.engine.chunk import ChunkResult, ChunkTask, run_chunk
 from sim.errors import InputError, TrialError
+from sim.forecast import resolve_forecast
 from sim.runs import manifest as manifests
 from sim.runs.executors import executor_name, executor_workers, make_executor
 from sim.runs.folders import CHUNKS, finish_folder, locked, prepare_folder
@@ -35,6 +36,7 @@ from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
 from sim.scenario.loading import as_changes
 from sim.scenario.schema import MAX_TRIALS
+from sim.stats import wilson
 
 MAX_CHUNK_TRIALS = 1000
 
@@ -103,6 +105,7 @@ def run(
         scenario = load_scenario(scenario, overrides=overrides)
     elif overrides:  # setting a value twice (the command line loads the file with them) changes nothing
         scenario = scenario.with_changes(as_changes(overrides))
+    scenario = resolve_forecast(scenario, source)
     trials = scenario.run.trials if trials is None else trials
     seed = scenario.run.seed if seed is None else seed
     if not 1 <= trials <= MAX_TRIALS:
@@ -124,6 +127,7 @@ def run(
             writer = RunWriter(out, scenario, layout, trials=plan.trials)
             try:
                 _simulate(scenario, plan, layout, out / CHUNKS, executor, progress, writer)
+                _check_redrawn(scenario, writer.summary, source)
                 summary = writer.finish()
             except BaseException:
                 writer.abort()
@@ -142,6 +146,24 @@ def run(
         write_json(out / "manifest.json", manifest)
         finish_folder(out)
     return RunResult(out, summary, manifest)
+
+
+def _check_redrawn(scenario: Scenario, summary, source: str | None) -> None:
+    """A forecast whose trials too often drew their parameters again is refused (its parameters'
+    law is no longer the fit's): when even the 95% Wilson interval's lower end of the share that
+    did lies above `forecast.max_redrawn` (a small run's one redraw is not evidence). Say how many,
+    and what to change."""
+    forecast = scenario.forecast
+    if forecast is None or summary.n == 0 or wilson(summary.redrawn, summary.n)[1] <= forecast.max_redrawn:
+        return
+    where = source or f"scenario {scenario.scenario.name}"
+    raise InputError(
+        f"error: {where}: forecast.max_redrawn: expected at most {forecast.max_redrawn:.1%} of the trials to draw their "
+        f"parameters again (the lower end of the share's 95% interval), found {summary.redrawn:,} of {summary.n:,} "
+        f"({summary.redrawn / summary.n:.1%}): their first "
+        f"draw found no history agreeing with what was observed before the origin in {forecast.attempts:,} tries. "
+        f"Raise forecast.attempts (say to {forecast.attempts * 10:,}), or forecast.max_redrawn to accept the bias, "
+        "or fit the parameters to the same observations (escsim calibrate)")
 
 
 def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, executor, progress: bool | None,
@@ -171,17 +193,20 @@ def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, e
 
 
 CHUNK_ARRAYS = ("n_events", "milestone_days", "max_rung", "totals", "monthly", "particle", "roots")
+FORECAST_ARRAYS = ("history_attempts", "redraws", "history_days")
 
 
 def chunk_problem(layout: RunLayout, trials: int, arrays: dict) -> str | None:
     """What is wrong with a chunk checkpoint read back for `trials` trials of this layout, if anything."""
-    missing = [k for k in CHUNK_ARRAYS if k not in arrays]
+    missing = [k for k in (*CHUNK_ARRAYS, *(FORECAST_ARRAYS if layout.forecast else ())) if k not in arrays]
     if missing:
         return f"an archive without the array {missing[0]!r}"
     shapes = {"n_events": (trials,), "max_rung": (trials,), "particle": (trials,),
               "milestone_days": (trials, len(layout.milestones)), "roots": (trials, len(layout.milestones)),
               "totals": (trials, len(layout.series)),
               "monthly": (trials, len(layout.monthly_series), len(layout.months))}
+    if layout.forecast:
+        shapes |= {"history_attempts": (trials,), "redraws": (trials,), "history_days": (trials, len(layout.milestones))}
     for name, shape in shapes.items():
         if arrays[name].shape != shape:
             return f"the array {name!r} of shape {arrays[name].shape}, where this chunk of {trials:,} trials has {shape}"
@@ -194,5 +219,9 @@ def chunk_problem(layout: RunLayout, trials: int, arrays: dict) -> str | None:
 def _chunk_arrays(result: ChunkResult) -> tuple[dict | None, list]:
     if result.failures:
         return None, result.failures
-    return {"n_events": result.n_events, "milestone_days": result.milestone_days, "max_rung": result.max_rung,
-            "totals": result.totals, "monthly": result.monthly, "particle": result.particle, "roots": result.roots}, []
+    arrays = {"n_events": result.n_events, "milestone_days": result.milestone_days, "max_rung": result.max_rung,
+              "totals": result.totals, "monthly": result.monthly, "particle": result.particle, "roots": result.roots}
+    if result.history_attempts is not None:
+        arrays |= {"history_attempts": result.history_attempts, "redraws": result.redraws,
+                   "history_days": result.history_days}
+    return arrays, []

@@ -13,7 +13,12 @@ number of trials; its `table()` is `summary.csv`, with stable metric names:
 - `mean_<series>` (normal interval, not below 0) and `q05_`, `q25_`, `q50_`, `q75_`, `q95_<series>`
   of each per-trial count: order statistics (numpy's "inverted_cdf", so a count's quantile is a count), with
   order-statistic intervals;
-- `mean_max_rung`.
+- `mean_max_rung`;
+- a forecast's (`[forecast]`): `history_p_<milestone>`, the share of trials whose history had
+  reached it before the origin (Wilson interval); `forecast_history_simulations` (histories run in
+  all), `forecast_acceptance` (trials ÷ histories run), `forecast_redrawn` (share of trials that drew
+  their parameters again, Wilson interval) and `forecast_effective_trials` (the trials that kept
+  their parameter draw).
 
 `pathways()` is `pathways.csv`: the order in which each trial reached the ladder's rungs (a
 day's ties in ladder order), the most common paths first and the rest summed in one row.
@@ -90,6 +95,15 @@ class Summary:
         self.particles = Histogram()  # how many trials drew each particle of the posterior (if any)
         self._rungs = [layout.milestones.index(m) for m in layout.ladder]
         self.paths: dict[tuple[int, ...], int] = {}  # rungs in the order reached (ladder indices) -> trials
+        self.history_reached = np.zeros(m, dtype=np.int64)  # a forecast's: trials whose history reached each
+        self.history_simulations = 0
+        self.redrawn = 0
+
+    def add_history(self, attempts: np.ndarray, redraws: np.ndarray, history_days: np.ndarray) -> None:
+        """A forecast's chunk: histories run, parameter redraws, and days its histories reached milestones."""
+        self.history_simulations += int(attempts.sum())
+        self.redrawn += int((redraws > 0).sum())
+        self.history_reached += (~np.isnan(history_days)).sum(axis=0)
 
     def add(self, milestone_days: np.ndarray, max_rung: np.ndarray, totals: np.ndarray,
             monthly: np.ndarray, n_events: np.ndarray, particles: np.ndarray | None = None) -> None:
@@ -173,6 +187,15 @@ class Summary:
             for q in QUANTILES:
                 rows.append((f"q{round(q * 100):02d}_{name}", *hist.quantile(q, "inverted_cdf")))
         rows.append(("mean_max_rung", *self.rungs.mean()))
+        if lay.forecast:
+            for j in order:
+                rows.append((f"history_p_{lay.milestones[j]}", *wilson(int(self.history_reached[j]), self.n)))
+            nan = math.nan
+            rows.append(("forecast_history_simulations", float(self.history_simulations), nan, nan))
+            rows.append(("forecast_acceptance", self.n / self.history_simulations if self.history_simulations else nan,
+                         nan, nan))
+            rows.append(("forecast_redrawn", *wilson(self.redrawn, self.n)))
+            rows.append(("forecast_effective_trials", float(self.n - self.redrawn), nan, nan))
         return pd.DataFrame(rows, columns=["metric", "estimate", "lo", "hi"])
 
     def cumulative(self, milestone: str, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

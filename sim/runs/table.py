@@ -8,8 +8,9 @@ from sim.reports.numbers import number, probability
 from sim.runs.runner import RunResult
 
 
-def summary_text(result: RunResult, tracked=()) -> str:
-    """The console summary of a run; `tracked`: milestones off the ladder, marked as such (no rung)."""
+def summary_text(result: RunResult, tracked=(), origin=None) -> str:
+    """The console summary of a run; `tracked`: milestones off the ladder, marked as such (no rung);
+    `origin`: a forecast's origin date."""
     m = result.manifest
     table = result.summary.set_index("metric")
     lines = [
@@ -32,6 +33,26 @@ def summary_text(result: RunResult, tracked=()) -> str:
             name = metric[5:]
             q = [table.loc[f"{p}_{name}", "estimate"] for p in ("q05", "q50", "q95")]
             lines.append(f"{name:<34}{number(table.loc[metric, 'estimate']):>10}" + "".join(f"{number(v):>8}" for v in q))
+    if "forecast_acceptance" in table.index:
+        lines += ["", _forecast_lines(table, m, origin)]
     lines += ["", f"wrote {result.out}/ (report.html, report.md, summary.csv, milestones.csv, counts.csv, pathways.csv, parameters.csv, roots.csv, trials.parquet, "
                           "monthly.parquet, scenario.toml, manifest.json)"]
+    return "\n".join(lines)
+
+
+def _forecast_lines(table, manifest, origin) -> str:
+    """What a forecast's trials started from: histories run, how many agreed, and what they had reached."""
+    trials = manifest["trials"]
+    runs = table.loc["forecast_history_simulations", "estimate"]
+    redrawn = table.loc["forecast_redrawn"]
+    lines = [
+        f"Forecast from {origin or 'the start date'}: each trial started from a history agreeing with what was observed before",
+        f"  histories run {number(runs)} (one in {runs / trials:.0f} agreed); trials that drew their parameters again "
+        f"{round(redrawn.estimate * trials):,} ({probability(redrawn.estimate)}); effective trials "
+        f"{number(table.loc['forecast_effective_trials', 'estimate'])}",
+        f"  {'reached before the origin':<32}{'share of histories':>20}",
+    ]
+    for metric in table.index:
+        if metric.startswith("history_p_"):
+            lines.append(f"  {metric.removeprefix('history_p_'):<32}{probability(table.loc[metric, 'estimate']):>20}")
     return "\n".join(lines)

@@ -238,7 +238,7 @@ def apply_overrides(resolved: Resolved, overrides: Mapping[str, Any] | Sequence[
             raise InputError(f"error: {shown}: {path_text(tuple(parts[:-1]))}: expected a table, found {_found(node)}")
         node[last] = copy.deepcopy(value)
         loc = tuple(parts)
-        if loc == ("parameters", "from_calibration") and isinstance(value, str) and value:
+        if loc in (("parameters", "from_calibration"), ("forecast", "observed")) and isinstance(value, str) and value:
             node[last] = str(_real(Path(value)))  # relative to the working directory
         resolved.origin[loc] = shown
         if isinstance(value, dict):
@@ -360,6 +360,9 @@ def validate(data: dict, resolved: Resolved | None = None, file: str = "<scenari
     resolved = resolved or Resolved(data, {}, file)
     require_some_table(data, Scenario, resolved.file, "scenario")
     data = attach_fit(data, resolved)
+    forecast = data.get("forecast")
+    if isinstance(forecast, dict) and forecast.get("observed") == "":  # a child switching off its parent's forecast
+        data = {k: v for k, v in data.items() if k != "forecast"}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as e:
@@ -397,6 +400,9 @@ def _anchor_fit_path(data: dict, path: Path) -> None:
     parameters = data.get("parameters")
     if isinstance(parameters, dict) and isinstance(parameters.get("from_calibration"), str) and parameters["from_calibration"]:
         parameters["from_calibration"] = str(_real(path.parent / parameters["from_calibration"]))
+    forecast = data.get("forecast")
+    if isinstance(forecast, dict) and isinstance(forecast.get("observed"), str) and forecast["observed"]:
+        forecast["observed"] = str(_real(path.parent / forecast["observed"]))
 
 
 def attach_fit(data: dict, resolved: Resolved) -> dict:

@@ -509,6 +509,67 @@ class ParameterSource(Strict):
         description="The fit's draws, as the loader fills them from from_calibration (not written by hand).")
 
 
+class ConditionCount(Strict):
+    """A reported count the history must come close to (a calibration target before the origin)."""
+
+    name: Name = Field(description="The target's name in the targets file.")
+    series: Name = Field(description="The monthly series counted.")
+    start_day: float = Field(ge=0.0, description="First day of the period, in the history's days.")
+    end_day: float = Field(gt=0.0, description="Day after the period's last, in the history's days.")
+    lo: NonNegative = Field(description="Lowest count observed.")
+    hi: NonNegative | None = Field(None, description="Highest count observed (absent: a lower bound).")
+
+
+class ConditionEvent(Strict):
+    """An event that did or did not happen before a day of the history; the history must agree."""
+
+    name: Name = Field(description="The target's name in the targets file.")
+    milestone: Name = Field(description="The milestone whose first time is observed.")
+    by_day: float = Field(gt=0.0, description="Day (exclusive) by which it had or had not happened.")
+    happened: bool = Field(description="True: it had happened by then; false: it had not.")
+
+
+class ForecastHistory(Strict):
+    """What a forecast conditions on, resolved from `forecast.observed` when the scenario is run
+    (filled by the runner, not written by hand): the history replay cut at the origin and the
+    targets observed before it."""
+
+    targets: str = Field(description="The targets file the conditions were read from.")
+    history: dict = Field(description="The history replay as a resolved scenario (without parameters), run from its start to the origin.")
+    origin_day: Positive = Field(description="The origin, in days after the history's start.")
+    paths: list[list[str]] = Field(default_factory=list,
+        description="Key paths of the history each of the forecast's fitted parameters sets (the fit's own).")
+    counts: list[ConditionCount] = Field(default_factory=list, max_length=500,
+        description="Counts observed before the origin.")
+    events: list[ConditionEvent] = Field(default_factory=list, max_length=500,
+        description="Events observed before the origin.")
+    tolerance: Positive = Field(description="Largest root mean square miss of the counts a history may have (Anscombe scale).")
+    left_out: list[str] = Field(default_factory=list,
+        description="Targets observed on or after the origin, not conditioned on.")
+    replaced: list[str] = Field(default_factory=list,
+        description="Key paths of the forecast scenario that the history's state replaces (initial restraints).")
+    fit_note: str = Field("", description="What the parameters' fit saw, against the origin.")
+
+
+class Forecast(Strict):
+    """A forecast from the scenario's start date (the origin), with the state at the origin
+    drawn from history: each trial runs the history replay of `observed` (its `[fit] scenario`)
+    from its start to the origin with the trial's parameter draw, again and again until the
+    history agrees with every count and event observed before the origin, and the forecast
+    starts from the state that history left (`sim.model.state`)."""
+
+    observed: str = Field(
+        description="A calibration targets file (relative to this file): its [fit] scenario is the history replay, and its counts and events before the origin are what each trial's history must agree with; empty string: switch off a parent's forecast.")
+    tolerance: Positive | None = Field(None,
+        description="Largest root mean square miss of the counts before the origin (Anscombe scale, as the calibration's distance) a history may have; absent: the final tolerance of the fit the scenario draws its parameters from.")
+    attempts: Annotated[int, Field(ge=1, le=100_000)] = Field(1000,
+        description="Histories tried with one parameter draw before the trial draws its parameters again.")
+    max_redrawn: Probability = Field(0.02,
+        description="Largest share of trials that may draw their parameters again (their first draw is one that what was observed rules out): the run is an error when the lower end of the share's 95% interval lies above it.")
+    resolved: ForecastHistory | None = Field(None,
+        description="The history and conditions, as the runner resolves them from observed (not written by hand).")
+
+
 class Scenario(Strict):
     """A whole scenario, after `extends` is resolved."""
 
@@ -529,6 +590,8 @@ class Scenario(Strict):
         description="Milestones by name: incidents whose first occurrence the run reports.")
     ladder: list[Name] = Field(min_length=1, max_length=50,
         description="The escalation ladder: milestone names from the lowest rung to the highest; a trial's max_rung is the highest rung it reached. A milestone not named here is tracked without being a rung.")
+    forecast: Forecast | None = Field(None,
+        description="A forecast from start_date, its state at that origin conditioned on the history observed before it.")
 
     def with_changes(self, changes: dict[str, object]) -> Scenario:
         """A new scenario with the values at the given key paths changed, validated like a file:

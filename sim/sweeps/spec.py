@@ -34,6 +34,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from sim.errors import MAX_LISTED, did_you_mean, problems_error
+from sim.forecast import resolve_forecast
 from sim.runs.layout import RunLayout
 from sim.runs.summary import Summary
 from sim.scenario import Scenario, load_scenario, to_plain
@@ -186,7 +187,8 @@ def load_sweep(path: str | Path, overrides=None) -> Sweep:
         errors = e.errors()
         lines = [f"{shown}: {path_text(loc)}: {msg}" for loc, msg in (describe_error(err, raw, SweepFile) for err in errors[:MAX_LISTED])]
         raise problems_error(shown, lines, "sweep spec", len(errors)) from None
-    scenario = load_scenario(path.parent / spec.sweep.base, named_by=f"sweep.base in {shown}", overrides=overrides)
+    base = path.parent / spec.sweep.base
+    scenario = resolve_forecast(load_scenario(base, named_by=f"sweep.base in {shown}", overrides=overrides), str(base))
     problems = _check(spec, scenario)
     if problems:
         raise problems_error(shown, [f"{shown}: {p}: {m}" for p, m in problems], "sweep spec")
