@@ -26,10 +26,12 @@ def count_miss(x: float, lo: float, hi: float) -> float:
     """How far a count x lies outside its observed range [lo, hi] (hi may be inf) on the Anscombe
     scale: 0 inside, else the transformed distance to the nearer bound. The calibration's distance
     and a forecast's conditioning on history (`sim.engine.history`) both measure counts by it."""
-    y = float(anscombe(x))
-    low = float(anscombe(lo))
-    high = float(anscombe(hi)) if math.isfinite(hi) else math.inf
-    return max(0.0, low - y, y - high)
+    if lo <= x <= hi:
+        return 0.0
+    y = 2.0 * math.sqrt(x + 0.375)
+    if x < lo:
+        return 2.0 * math.sqrt(lo + 0.375) - y
+    return y - 2.0 * math.sqrt(hi + 0.375)
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:

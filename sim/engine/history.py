@@ -73,11 +73,10 @@ class Conditions:
         self.edges = sorted(d for d in cuts if 0.0 < d < self.origin)
         from bisect import bisect_right
 
-        self.counts = [
+        self.counts = sorted((  # by the end of their period: a check adds those closed since the last
             _Count(c.name, c.series, bisect_right(self.edges, c.start_day), bisect_right(self.edges, c.end_day - 1e-9),
                    c.end_day, c.lo, math.inf if c.hi is None else c.hi)
-            for c in resolved.counts
-        ]
+            for c in resolved.counts), key=lambda c: c.end_day)
         milestones = list(history.milestones)
         self.events = [(milestones.index(e.milestone), e.by_day, e.happened) for e in resolved.events]
         days = {c.end_day for c in self.counts} | {d for _, d, _ in self.events}
@@ -87,9 +86,12 @@ class Conditions:
     # --- inside a running history -----------------------------------------------------------
 
     def watch(self, world: World) -> None:
-        """Schedule the checks that stop `world` once it cannot agree."""
+        """Schedule the checks that stop `world` once it cannot agree. They come in time order, and a
+        count's miss is final once its period has closed: `progress` keeps the counts added so far
+        and the sum of their squared misses."""
+        progress = [0, 0.0]
         for day in self.check_days:
-            world.at(day, self._check, world, day)
+            world.at(day, self._check, world, day, progress)
 
     def _live(self, world: World, count: _Count) -> int:
         series = count.series
@@ -102,17 +104,19 @@ class Conditions:
         row = world.tally.monthly[world.tally.index[series]]
         return sum(row[count.first:count.last + 1])
 
-    def _check(self, world: World, day: float) -> None:
+    def _check(self, world: World, day: float, progress: list) -> None:
         for index, by_day, happened in self.events:
             t = world.milestones[index].t
             if happened and by_day <= day and (t is None or t >= by_day):
                 raise Disagrees
             if not happened and t is not None and t < by_day:
                 raise Disagrees
-        missed = 0.0
-        for c in self.counts:
-            if c.end_day <= day:
-                missed += count_miss(self._live(world, c), c.lo, c.hi) ** 2
+        k, missed = progress
+        counts = self.counts
+        while k < len(counts) and counts[k].end_day <= day:
+            missed += count_miss(self._live(world, counts[k]), counts[k].lo, counts[k].hi) ** 2
+            k += 1
+        progress[0], progress[1] = k, missed
         if missed > self.allowed:
             raise Disagrees
 
