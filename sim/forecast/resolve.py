@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sim.calibration.targets import load_targets
 from sim.errors import InputError
 from sim.scenario import Scenario
-from sim.scenario.loading import read_toml, to_plain
+from sim.scenario.loading import read_text, read_toml, to_plain
 from sim.scenario.paths import PathError, get
 from sim.scenario.schema import check_references
 
@@ -40,6 +40,8 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     paths = _history_paths(scenario, targets, where)
     tolerance = forecast.tolerance if forecast.tolerance is not None else _fit_tolerance(scenario, where)
     counts, events, left_out = [], [], []
+    after = [name for name, c in targets.spec.counts.items() if c.end >= origin] + \
+        [name for name, e in targets.spec.events.items() if e.date >= origin]
     for name, c in targets.spec.counts.items():
         if c.end >= origin:
             left_out.append(name)
@@ -71,7 +73,7 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     data["forecast"]["resolved"] = {
         "targets": str(targets.path), "history": cut, "origin_day": origin_day,
         "paths": paths, "counts": counts, "events": events, "tolerance": tolerance, "left_out": left_out,
-        "replaced": replaced, "fit_note": _fit_note(scenario, targets, left_out),
+        "replaced": replaced, "fit_note": _fit_note(scenario, targets, left_out, after),
     }
     try:
         resolved = Scenario.model_validate(data, strict=False)
@@ -139,14 +141,36 @@ def _fit_tolerance(scenario: Scenario, where: str) -> float:
     return float(epsilon)
 
 
-def _fit_note(scenario: Scenario, targets, left_out: list[str]) -> str:
+def _fit_note(scenario: Scenario, targets, left_out: list[str], after: list[str]) -> str:
+    """What the parameters' fit saw against the forecast: targets after the origin it used (its
+    parameters then know the future), and conditioning targets it did not have."""
     posterior = scenario.parameters.posterior
     if posterior is None:
         return "the scenario draws no fitted parameters"
-    if not left_out:
-        return f"the parameters' fit ({posterior.fit}) saw nothing after the origin"
-    return (f"the parameters' fit ({posterior.fit}) used every target of {targets.path.name}, {len(left_out)} of them "
-            f"observed on or after the origin ({', '.join(left_out)}): its parameters are not out of sample")
+    fitted = _fit_targets(posterior.folder)
+    seen_after = [name for name in after if fitted is None or name in fitted]
+    note = f"the parameters' fit ({posterior.fit})"
+    if seen_after:
+        note += (f" used {len(seen_after)} target(s) observed on or after the origin ({', '.join(seen_after)}): "
+                 "its parameters are not out of sample")
+    else:
+        note += " saw nothing observed on or after the origin"
+    if fitted is not None:
+        unseen = [name for name in (*targets.spec.counts, *targets.spec.events) if name not in fitted and name not in left_out]
+        if unseen:
+            note += f"; it was not fitted to {', '.join(unseen)}: only the state at the origin is conditioned on it"
+    return note
+
+
+def _fit_targets(folder: str) -> set[str] | None:
+    """The targets a fit folder's fit had (its predictive_targets.csv), if it says."""
+    if not folder:
+        return None
+    path = Path(folder) / "predictive_targets.csv"
+    if not path.is_file():
+        return None
+    rows = read_text(path, "predictive targets").splitlines()
+    return {line.split(",", 1)[0] for line in rows[1:] if line}
 
 
 def _check_shared(scenario: Scenario, history: Scenario, where: str, shown: str) -> None:

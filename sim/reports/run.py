@@ -71,6 +71,51 @@ FLOAT = "%.6g"
 QUANTILES = (5, 25, 50, 75, 95)  # the percentiles of the counts table
 
 
+def forecast_section(scenario: Scenario, table: pd.DataFrame, trials: int) -> dict | None:
+    """What a forecast's report says of its start: the origin, what its histories were held to,
+    how many it took, and what they had reached before the origin (None for a scenario that is no
+    forecast). `table`: the summary of its `trials` trials, indexed by metric."""
+    if scenario.forecast is None or scenario.forecast.resolved is None:
+        return None
+    resolved = scenario.forecast.resolved
+    runs = float(table.loc["forecast_history_simulations", "estimate"])
+    redrawn = table.loc["forecast_redrawn"]
+    reached = [(name, float(table.loc[f"history_p_{name}", "estimate"]), float(table.loc[f"history_p_{name}", "lo"]),
+                float(table.loc[f"history_p_{name}", "hi"]))
+               for name in [m.removeprefix("history_p_") for m in table.index if m.startswith("history_p_")]]
+    return {
+        "origin": scenario.scenario.start_date, "targets": Path(resolved.targets).name,
+        "counts": [c.name for c in resolved.counts], "events": [e.name for e in resolved.events],
+        "left_out": resolved.left_out, "replaced": resolved.replaced, "fit_note": resolved.fit_note,
+        "tolerance": resolved.tolerance if scenario.forecast.tolerance is None else scenario.forecast.tolerance,
+        "attempts": scenario.forecast.attempts, "runs": runs, "per_trial": runs / trials if trials else math.nan,
+        "redrawn": redrawn.estimate, "redrawn_lo": redrawn.lo, "redrawn_hi": redrawn.hi,
+        "effective": float(table.loc["forecast_effective_trials", "estimate"]), "reached": reached,
+    }
+
+
+def _forecast_markdown(f: dict | None, labels: dict[str, str]) -> list[str]:
+    if f is None:
+        return []
+    return [
+        f"## Forecast from {f['origin']}: the state at the origin\n",
+        f"Each trial ran the history replay of {md.code(f['targets'])} from its start to {f['origin']} with its parameter "
+        f"draw until one history agreed with the {len(f['counts'])} counts and {len(f['events'])} events observed before "
+        f"the origin (counts' root mean square miss at most {f['tolerance']:.3g}; events exactly), and started from the "
+        f"state that history left. Histories run: {number(f['runs'])}, {f['per_trial']:.0f} a trial. Trials whose first "
+        f"parameter draw found none in {f['attempts']:,} tries and drew again: {probability(f['redrawn'])} "
+        f"({probability(f['redrawn_lo'])} – {probability(f['redrawn_hi'])}); effective trials {number(f['effective'])}. "
+        f"Not conditioned on (observed on or after the origin): {', '.join(f['left_out']) or 'none'}. "
+        + (f"Replaced by the history's state: {', '.join(md.code(r) for r in f['replaced'])}. " if f["replaced"] else "")
+        + f"Parameters: {md.text(f['fit_note'])}.\n",
+        md.table(["Milestone", "Reached before the origin", "95% interval"],
+                 [[md.text(labels.get(name, name)), probability(p), f"{probability(lo)} – {probability(hi)}"]
+                  for name, p, lo, hi in f["reached"]]),
+        "Milestones above count from the origin: a milestone its history had reached counts again only if its "
+        "condition is met after the origin.\n",
+    ]
+
+
 def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: dict) -> list[Path]:
     """Write the report files (`REPORT_FILES`) of a run folder; return their paths."""
     lay = summary.layout
@@ -107,6 +152,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
     grid = np.arange(0.0, math.ceil(lay.horizon_days) + 1.0)
     grid[-1] = lay.horizon_days
     curves = [(lay.labels[name], *summary.cumulative(name, grid + 1e-9)) for name in lay.ladder]
+    forecast = forecast_section(scenario, table, summary.n)
     marks = [(day, name) for name, shock in scenario.shocks.items()
              if (day := scenario.shock_day(shock)) is not None and 0.0 <= day < lay.horizon_days]
     render(
@@ -127,10 +173,10 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
         months=lay.months, by_month=by_month, risk_note=RISK_NOTE.replace("`", ""), how_to_read=[line.replace("`", "") for line in HOW_TO_READ],
         flow_svg=figures.transition_matrix(labelled(sources), labelled(targets), steps) if lay.ladder else "",
         posterior_source=posterior_source(scenario) if scenario.parameters.posterior else "",
-        reproduce=manifest["reproduce"], versions=manifest["versions"],
+        reproduce=manifest["reproduce"], versions=manifest["versions"], forecast=forecast, labels=lay.labels,
     )
     write_text(out / "report.md", _markdown(scenario, manifest, lay.by_days, milestones, counts, parameters, pathways,
-                                            lay.months, by_month, roots))
+                                            lay.months, by_month, roots, _forecast_markdown(forecast, lay.labels)))
     by = [f"by_{day_label(d)}d" for d in lay.by_days]
     write_text(out / "milestones.csv", pd.DataFrame(
         [(m["name"], m["label"], m["p"], m["lo"], m["hi"], *m["by"], m["median_day"]) for m in milestones],
@@ -148,7 +194,7 @@ def write_run_report(out: Path, scenario: Scenario, summary: Summary, manifest: 
 
 def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict], counts: list[dict],
               parameters: list[Parameter], pathways: pd.DataFrame, months: list[str], by_month: list,
-              roots: list[dict]) -> str:
+              roots: list[dict], forecast: list[str] = ()) -> str:
     s = scenario.scenario
     parts = [f"# Run: {md.text(s.name)}\n"]
     if s.description:
@@ -174,6 +220,7 @@ def _markdown(scenario: Scenario, manifest: dict, by_days, milestones: list[dict
                    m["median"]] for m in milestones]),
         f"Probabilities with 95% Wilson intervals over {manifest['trials']:,} trials (Monte Carlo error only); "
         f"the median day counts from {s.start_date}, among trials that reach the milestone.\n",
+        *forecast,
         "## Risk over time\n",
         md.table(["Milestone", *months],
                  [[md.text(label), *(probability(p) for p in ps)] for label, _, ps in by_month]),
