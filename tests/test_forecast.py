@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -276,3 +277,60 @@ def test_a_child_can_switch_a_forecast_off(tmp_path):
     child = tmp_path / "child.toml"
     child.write_text(f'extends = "{FORECAST}"\n[forecast]\nobserved = ""\n', encoding="utf-8")
     assert sim.load_scenario(child).forecast is None
+
+
+def test_a_run_folder_s_forecast_moved_by_set_is_resolved_again(forecast_runs):
+    """A run folder's scenario.toml carries its resolved history: moving its origin with --set
+    must condition on the targets before the new origin, not keep the old ones."""
+    one, _ = forecast_runs
+    from sim.forecast import resolve_forecast
+
+    moved = resolve_forecast(sim.load_scenario(one.out / "scenario.toml", overrides=["scenario.start_date=2024-03-01"]))
+    fresh = resolve_forecast(sim.load_scenario(FORECAST, overrides=["scenario.start_date=2024-03-01"]))
+    assert moved.forecast.resolved.origin_day == fresh.forecast.resolved.origin_day == 146.0
+    assert [c.name for c in moved.forecast.resolved.counts] == [c.name for c in fresh.forecast.resolved.counts]
+    assert moved.forecast.resolved.replaced == ["actors.iri.attacks.us.initial_restraint"]
+    same = resolve_forecast(sim.load_scenario(one.out / "scenario.toml"))
+    assert same.forecast.resolved == sim.load_scenario(one.out / "scenario.toml").forecast.resolved
+
+
+def test_a_forecast_cannot_be_the_scenario_a_calibration_fits(tmp_path):
+    targets = (ROOT / "calibration" / "history.toml").read_text(encoding="utf-8").replace(
+        'scenario = "../scenarios/history_2023_2024.toml"', f'scenario = "{FORECAST}"').replace(
+        'facts = "../seeds/facts.csv"', f'facts = "{ROOT / "seeds" / "facts.csv"}"')
+    (tmp_path / "t.toml").write_text(targets, encoding="utf-8")
+    done = _cli("validate", str(tmp_path / "t.toml"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "fit.scenario: expected a scenario that runs from its own start (a history replay)" in done.stderr
+
+
+def test_a_sweep_of_a_forecast_reports_what_its_histories_reached(tmp_path):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(f'''[sweep]
+name = "forecast_pause"
+base = "{FORECAST}"
+design = "grid"
+samples = 2
+trials_per_point = 12
+seed = 5
+outputs = ["p_regional_war", "history_p_us_strikes_in_iraq", "forecast_redrawn"]
+
+[parameters.israel_iraq_threshold]
+path = "actors.israel.rules.strike_in_iraq.threshold"
+low = 40.0
+high = 160.0
+why = "a test: applies from the origin; the history keeps the replay's"
+''', encoding="utf-8")
+    result = sim.sweep(spec, out=tmp_path / "out", workers=1, progress=False)
+    points = pd.read_parquet(result.out / "points.parquet")
+    reached = points[points.output == "history_p_us_strikes_in_iraq"]["estimate"]
+    assert len(reached) == 2 and (reached == 1.0).all()  # every history had them (Nov 2023)
+    assert points[points.output == "forecast_redrawn"]["estimate"].between(0, 1).all()
+
+
+def test_inherited_state_is_rooted_in_the_history(forecast_runs):
+    """Roots of a forecast name the history for what it left at the origin (the restrained US
+    front's turned fire, the excitation, the surges), never a root a trial cannot name."""
+    one, _ = forecast_runs
+    roots = pd.read_csv(one.out / "roots.csv")
+    assert "the history before the origin" in set(roots["root"])

@@ -251,6 +251,10 @@ def load_targets(path: str | Path) -> Targets:
                  for loc, msg in (describe_error(err, raw, TargetsFile) for err in errors[:MAX_LISTED])]
         raise problems_error(shown, lines, "targets file", len(errors)) from None
     scenario = load_scenario(path.parent / spec.fit.scenario, named_by=f"fit.scenario in {shown}")
+    if scenario.forecast is not None:
+        raise InputError(f"error: {shown}: fit.scenario: expected a scenario that runs from its own start (a history "
+                         f"replay), found {spec.fit.scenario}, a forecast whose state comes from another history: "
+                         "set forecast.observed = \"\" in it")
     facts = _read_facts(path.parent / spec.fit.facts, shown)
     origins: dict[str, str] = {}  # a count from a CSV file -> "<file>: line N"
     for k, name in enumerate(spec.fit.counts_csv):

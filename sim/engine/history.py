@@ -19,7 +19,8 @@ it (`redraws`); the runner refuses a forecast where too many trials did.
 A history is abandoned as soon as it cannot agree (an exact saving): at the end of each count's
 period and at each event's date a check adds the periods closed so far, and stops the history
 once an event has gone the other way or the closed counts alone miss by more than the tolerance
-allows.
+allows. A history that runs away (`RunawayError`: more events than the scenario allows) counts
+as one that does not agree.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from sim.engine.draws import ParameterDraws
 from sim.model.state import WorldState, capture
 from sim.model.streams import Streams
-from sim.model.world import Blueprint, World
+from sim.model.world import Blueprint, RunawayError, World
 from sim.scenario.schema import ForecastHistory, Scenario
 from sim.stats import count_miss
 
@@ -164,7 +165,7 @@ class HistoryStarts:
                     self.conditions.watch(world)
                     try:
                         world.run()
-                    except Disagrees:
+                    except (Disagrees, RunawayError):  # a runaway history is one no record agrees with
                         continue
                     if self.conditions.agrees(world):
                         return capture(world, world.horizon), attempts, round_, particle

@@ -21,14 +21,11 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     already). `shown`: the scenario's file, for messages. Bad input is an `InputError` naming the
     scenario's `forecast` keys or the targets file."""
     forecast = scenario.forecast
-    if forecast is None or forecast.resolved is not None:
+    if forecast is None or _current(scenario):
         return scenario
     where = f"{shown or 'scenario ' + scenario.scenario.name}: forecast"
-    targets = load_targets(forecast.observed)
+    targets = load_targets(forecast.observed)  # which refuses a forecast as the [fit] scenario
     history = targets.scenario
-    if history.forecast is not None:
-        raise InputError(f"error: {where}.observed: expected targets whose [fit] scenario is a history replay, found "
-                         f"{targets.spec.fit.scenario}, itself a forecast: set forecast.observed = \"\" in it")
     origin = scenario.scenario.start_date
     start = history.scenario.start_date
     origin_day = float((origin - start).days)
@@ -62,10 +59,13 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     cut = _history_data(history, origin_day)
     paths = [[p for p in ps if _holds(cut, p)] for ps in paths]  # a shock after the origin is cut, with its parameter
     data = to_plain(scenario)
-    replaced = []
+    replaced = list(forecast.resolved.replaced) if forecast.resolved is not None else []  # resolved before, at another origin
+    data["forecast"].pop("resolved", None)
+    fronts = {name: set(m.attacks) for name, m in history.militias().items()}
     for militia, actor in data["actors"].items():
         for target, channel in actor.get("attacks", {}).items():
-            if channel.pop("initial_restraint", None) is not None:
+            # The history's state replaces a restraint at the start on its fronts; a front it lacks starts as written.
+            if target in fronts.get(militia, ()) and channel.pop("initial_restraint", None) is not None:
                 replaced.append(f"actors.{militia}.attacks.{target}.initial_restraint")
     if posterior is not None and replaced:  # a fitted value set at a replaced key sets nothing now
         data["parameters"]["posterior"]["paths"] = [
@@ -80,6 +80,26 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     except ValidationError as e:  # the conditions are made from checked targets: a bug if they do not validate
         raise RuntimeError(f"the resolved forecast does not validate: {e}") from None
     return resolved
+
+
+def _current(scenario: Scenario) -> bool:
+    """Whether `scenario.forecast.resolved` was resolved for this origin and targets file (a run
+    folder's scenario.toml carries it; `--set scenario.start_date` or `forecast.observed` on it
+    must resolve it again)."""
+    forecast = scenario.forecast
+    resolved = forecast.resolved
+    if resolved is None:
+        return False
+    start = resolved.history.get("scenario", {}).get("start_date")
+    if isinstance(start, str):  # the scenario came through JSON (a task)
+        try:
+            start = dt.date.fromisoformat(start)
+        except ValueError:
+            return False
+    if not isinstance(start, dt.date):
+        return False
+    return (resolved.targets == forecast.observed
+            and float((scenario.scenario.start_date - start).days) == resolved.origin_day)
 
 
 def _holds(data: dict, path: str) -> bool:
@@ -173,6 +193,10 @@ def _fit_targets(folder: str) -> set[str] | None:
     return {line.split(",", 1)[0] for line in rows[1:] if line}
 
 
+def _memory(account) -> str:
+    return "decaying" if account.decay_days is not None else "windowed" if account.window_days is not None else "cumulative"
+
+
 def _check_shared(scenario: Scenario, history: Scenario, where: str, shown: str) -> None:
     """The state the history leaves names militias, fronts, accounts and rules: the forecast needs each."""
     missing = []
@@ -188,6 +212,8 @@ def _check_shared(scenario: Scenario, history: Scenario, where: str, shown: str)
             missing.append(f"actor {name}")
             continue
         missing += [f"{name}'s harm account {a}" for a in st.harm if a not in states[name].harm]
+        missing += [f"{name}'s harm account {a} as a {_memory(acc)} account (the forecast's is {_memory(states[name].harm[a])})"
+                    for a, acc in st.harm.items() if a in states[name].harm and _memory(acc) != _memory(states[name].harm[a])]
         missing += [f"{name}'s rule {r}" for r in st.rules if r not in states[name].rules]
     if missing:
         raise InputError(f"error: {where}: expected the history replay's actors, fronts, harm accounts and rules, "

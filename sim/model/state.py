@@ -27,8 +27,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from sim.model.trace import BEFORE_ORIGIN
-
 
 @dataclass(frozen=True)
 class ChannelState:
@@ -99,15 +97,29 @@ def capture(world, now: float) -> WorldState:
 def restore(world, state: WorldState) -> None:
     """Set `world` (at day 0, not yet run) in `state`. Every militia, front, account and rule of
     the state must be in the world (the scenario is checked for this when it is read); parts of
-    the world the state does not name start as a new world's do."""
+    the world the state does not name start as a new world's do (`World.run`). A traced world
+    records one root event for what the history left (`Tracer.history`): the restraints, surges,
+    excitation and pending responses restored here are its consequences."""
+    tracer = world.tracer
+    history = tracer.history(0.0) if tracer is not None else None
     for name, ms in state.militias.items():
         m = world.militias[name]
         m.deficit, m.deficit_t = ms.deficit, 0.0
-        m.surges = [(a, 0.0, k) for a, k in ms.surges if a > 0.0]
+        m.surges = []
+        for amplitude, inverse_tau in ms.surges:
+            if amplitude > 0.0:
+                m.surges.append((amplitude, 0.0, inverse_tau))
+                if tracer is not None:
+                    tracer.current = history
+                    tracer.surge(0.0, name, amplitude, 1.0 / inverse_tau)
         for target, cs in ms.channels.items():
             ch = m.channels[target]
             ch.excitation, ch.excite_t = cs.excitation, 0.0
+            if tracer is not None and cs.excitation > 0.0:  # the excitation's parent: the history
+                tracer._join(tracer.parents, id(ch), ch.beta, history, 0.0, cs.excitation)
             if cs.restraint_left > 0.0:
+                if tracer is not None:
+                    tracer.current = history
                 ch.set_restraint(0.0, cs.restraint, cs.restraint_left, cs.redirectable)
                 world.at(cs.restraint_left, ch.lift_restraint, ch.restraint_episode)
             ch.redirect_target, ch.redirect_gap, ch.redirect_t = cs.redirect, 0.0, 0.0
@@ -124,16 +136,12 @@ def restore(world, state: WorldState) -> None:
         if account.window_days is not None:
             account.deposits = deque(st.deposits)
     rules = {(rule.owner, rule.name): rule for rule in world.rules}
-    decided = None  # a traced world's one event for every response decided before the origin
-    if world.tracer is not None and any(st.pending for st in state.rules.values()):
-        decided = world.tracer.shock(0.0, BEFORE_ORIGIN, "responses decided before the origin, launched after it")
-        world.tracer.current = None
     for key, st in state.rules.items():
         rule = rules[key]
         rule.ready_at = st.ready_in
         for delay in st.pending:
             rule.pending.append(delay)
-            world.at(delay, rule.launch, decided)
+            world.at(delay, rule.launch, history)
     for account in world.accounts:  # when its rules may next decide, as `HarmAccount.consider` leaves it
         ready = [r.threshold for r in account.rules if r.ready_at <= 0.0]
         waiting = [r.ready_at for r in account.rules if r.ready_at > 0.0]
@@ -143,3 +151,5 @@ def restore(world, state: WorldState) -> None:
         times = state.windows.get(milestone.name)
         if times:
             milestone.times = deque(times)
+    if tracer is not None:
+        tracer.current = None

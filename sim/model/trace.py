@@ -21,8 +21,8 @@ Causes. Every event names the event that produced it (`cause`, an event id), or 
   each earlier attack's remaining excitation α·β·exp(−β(t − t_j)) — and the attack's cause is
   drawn among them in proportion (the trace's own stream draws it);
 - a random shock, a scheduled shock and a restraint in force at the start have no cause; in a
-  forecast, neither have the responses its history decided and left to launch after the origin
-  (one event, `BEFORE_ORIGIN`).
+  forecast, what its history left at the origin (restraints, surges, excitation, responses
+  decided but not launched) is caused by one root event at day 0, of kind `HISTORY`.
 
 Following causes back from any event ends at a *root*: an event with no cause (a spontaneous
 attack, a shock, a restraint in force at the start).
@@ -37,9 +37,9 @@ from sim.model.harm import HarmAccount
 from sim.model.milestones import MilestoneTracker
 
 TRACE_STREAM = "trace"  # the name of the tracer's own stream (see `sim.model.streams`)
-# A forecast's responses decided in its history and launched after the origin (`sim.model.state`)
-# trace back to one event at the origin of this name, a shock's kind of root.
-BEFORE_ORIGIN = "decided_before_origin"
+# A forecast's state at the origin (`sim.model.state`: restraints, surges, excitation, responses
+# decided but not launched) traces back to one root event of this kind at day 0.
+HISTORY = "history"
 
 # The columns of a trace's events, in order (docs/model.md §8).
 COLUMNS = ("event", "day", "kind", "actor", "target", "location", "weapon", "hits", "casualties", "deaths",
@@ -280,6 +280,11 @@ class Tracer:
             kind = "pause end"
         self._row(now, kind, channel.militia.name, channel.target, cause=start)
 
+    def history(self, now: float) -> int:
+        """The root of everything a forecast's history left at the origin (`sim.model.state.restore`)."""
+        return self._row(now, HISTORY, detail="the state the history left at the origin: restraints, surges, "
+                         "excitation, responses decided but not launched")
+
     def surge(self, now: float, militia: str, amplitude: float, decay_days: float) -> None:
         event = self._row(now, "surge", militia, cause=self.current,
                           detail=f"rate × (1 + {amplitude:g}·exp(−t/{decay_days:g} days))")
@@ -326,12 +331,11 @@ def root_vocabulary(scenario) -> list[str]:
     """Every root a trial of `scenario` can name (`root_name`), in a fixed order: its shocks, then each
     militia's fronts — the restraint in force there at the start (if any), its spontaneous attacks."""
     names = [root_name("shock", "", shock) for shock in scenario.shocks]
-    forecast = scenario.forecast is not None  # its state at the start is a history's: any front may be restrained
-    if forecast:
-        names.append(root_name("shock", "", BEFORE_ORIGIN))
+    if scenario.forecast is not None:  # its state at the start is a history's
+        names.append(root_name(HISTORY, "", ""))
     for militia, spec in scenario.militias().items():
         for target, channel in spec.attacks.items():
-            if channel.initial_restraint is not None or forecast:
+            if channel.initial_restraint is not None:
                 names.append(root_name("restraint start", militia, target))
             names.append(root_name("attack", militia, target))
     return names
@@ -345,6 +349,8 @@ def root_name(kind: str, actor: str, target: str) -> str:
         return f"spontaneous attacks by {actor} on {target}"
     if kind == "restraint start":
         return f"restraint of {actor} on {target} at the start"
+    if kind == HISTORY:
+        return "the history before the origin"
     return f"{kind} {actor} on {target}".strip()
 
 

@@ -472,9 +472,10 @@ class World:
     def run(self) -> TrialOutcome:
         if self.initial is not None:
             restore(self, self.initial)
+        restored = self.initial.militias if self.initial is not None else {}
         for plan in self.blueprint.militias:
             m = self.militias[plan.name]
-            if self.initial is None:
+            if plan.name not in restored:
                 for ch in plan.channels:
                     if ch.initial_restraint is not None:
                         channel = m.channels[ch.target]

@@ -110,6 +110,8 @@ class _Names:
         if kind in ("restraint start", "pause start"):
             held = f"{self.actor(row['actor'])} on {self.actor(row['target'])}"
             return f"the {kind.split()[0]} of {held} in force at the start {when}"
+        if kind == "history":
+            return f"the history before the origin (the state it left) {when}"
         return f"{kind}: {self.who(row)} {when}"
 
 

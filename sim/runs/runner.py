@@ -36,7 +36,6 @@ from sim.runs.tasks import Checkpoints, complete_in_order
 from sim.scenario import Scenario, config_hash, load_scenario
 from sim.scenario.loading import as_changes
 from sim.scenario.schema import MAX_TRIALS
-from sim.stats import wilson
 
 MAX_CHUNK_TRIALS = 1000
 
@@ -150,20 +149,10 @@ def run(
 
 def _check_redrawn(scenario: Scenario, summary, source: str | None) -> None:
     """A forecast whose trials too often drew their parameters again is refused (its parameters'
-    law is no longer the fit's): when even the 95% Wilson interval's lower end of the share that
-    did lies above `forecast.max_redrawn` (a small run's one redraw is not evidence). Say how many,
-    and what to change."""
-    forecast = scenario.forecast
-    if forecast is None or summary.n == 0 or wilson(summary.redrawn, summary.n)[1] <= forecast.max_redrawn:
-        return
-    where = source or f"scenario {scenario.scenario.name}"
-    raise InputError(
-        f"error: {where}: forecast.max_redrawn: expected at most {forecast.max_redrawn:.1%} of the trials to draw their "
-        f"parameters again (the lower end of the share's 95% interval), found {summary.redrawn:,} of {summary.n:,} "
-        f"({summary.redrawn / summary.n:.1%}): their first "
-        f"draw found no history agreeing with what was observed before the origin in {forecast.attempts:,} tries. "
-        f"Raise forecast.attempts (say to {forecast.attempts * 10:,}), or forecast.max_redrawn to accept the bias, "
-        "or fit the parameters to the same observations (escsim calibrate)")
+    law is no longer the fit's; `Summary.redrawn_problem`)."""
+    problem = summary.redrawn_problem(scenario.forecast) if scenario.forecast is not None else None
+    if problem is not None:
+        raise InputError(f"error: {source or 'scenario ' + scenario.scenario.name}: {problem}")
 
 
 def _simulate(scenario: Scenario, plan: Plan, layout: RunLayout, folder: Path, executor, progress: bool | None,

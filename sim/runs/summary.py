@@ -99,6 +99,18 @@ class Summary:
         self.history_simulations = 0
         self.redrawn = 0
 
+    def redrawn_problem(self, forecast) -> str | None:
+        """What is wrong when too many of a forecast's trials drew their parameters again: when even
+        the 95% Wilson interval's lower end of their share lies above `forecast.max_redrawn` (a
+        small run's one redraw is not evidence); None when all is well."""
+        if self.n == 0 or wilson(self.redrawn, self.n)[1] <= forecast.max_redrawn:
+            return None
+        return (f"forecast.max_redrawn: expected at most {forecast.max_redrawn:.1%} of the trials to draw their parameters "
+                f"again (the lower end of the share's 95% interval), found {self.redrawn:,} of {self.n:,} "
+                f"({self.redrawn / self.n:.1%}): their first draw found no history agreeing with what was observed before "
+                f"the origin in {forecast.attempts:,} tries. Raise forecast.attempts (say to {forecast.attempts * 10:,}), "
+                "or forecast.max_redrawn to accept the bias, or fit the parameters to the same observations (escsim calibrate)")
+
     def add_history(self, attempts: np.ndarray, redraws: np.ndarray, history_days: np.ndarray) -> None:
         """A forecast's chunk: histories run, parameter redraws, and days its histories reached milestones."""
         self.history_simulations += int(attempts.sum())

@@ -230,6 +230,8 @@ def _root_text(root: pd.Series, traced: TracedTrial, milestone: str) -> str:
                "to the milestone)"
     if kind == "restraint start":
         return f"the restraint of {root['actor']} on {root['target']} in force at the start"
+    if kind == "history":
+        return "the history before the origin (the state it left there)"
     return f"{kind} {root['actor']} {root['target']}".strip()
 
 

@@ -98,9 +98,13 @@ def run_points(task: PointsTask) -> PointsResult:
                 failed = f"trial {chunk.failures[0][0]} failed: {chunk.failures[0][1]}"
                 break
             summary.add(chunk.milestone_days, chunk.max_rung, chunk.totals, chunk.monthly, chunk.n_events)
+            if chunk.history_attempts is not None:  # a forecast's: what its histories took and reached
+                summary.add_history(chunk.history_attempts, chunk.redraws, chunk.history_days)
             if keep[i]:
                 trials[int(keep[:i].sum()), :, chunk.start:chunk.stop] = trial_values(
                     summary.layout, task.outputs, chunk.milestone_days, chunk.max_rung, chunk.totals)
+        if not failed and scenario.forecast is not None:
+            failed = summary.redrawn_problem(scenario.forecast)
         if failed:
             failures.append((point, failed))
             continue
