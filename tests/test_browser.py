@@ -295,13 +295,15 @@ def reports(tmp_path_factory) -> dict[str, Path]:
                            "p_hit": {"path": "weapons.drone.p_hit", "low": 0.05, "high": 0.5}}}))
         _cli(["sweep", str(spec), "--workers", "1", "--out", str(base / "sweep")])
         _cli(["compare", str(TINY), str(TINY), "--trials", "60", "--workers", "1", "--out", str(base / "compare")])
+        _cli(["run", str(ROOT / "scenarios" / "forecast_2024_06.toml"), "--trials", "20", "--workers", "1",
+              "--out", str(base / "forecast")])
         output, _ = fit.communicate(timeout=300)
     finally:
         if fit.poll() is None:
             fit.kill()
             fit.wait()
     assert fit.returncode == 0, f"escsim calibrate:\n{output.decode(errors='replace')}"
-    return {kind: base / kind for kind in ("run", "sweep", "compare", "fit")}
+    return {kind: base / kind for kind in ("run", "sweep", "compare", "fit", "forecast")}
 
 
 # --- the test --------------------------------------------------------------------------------------------------------
@@ -324,7 +326,7 @@ def assert_drawn(png: bytes, what: str) -> None:
     assert coloured > 0.002, f"{what}: the screenshot shows no coloured plot ({coloured:.2%} coloured pixels)"
 
 
-@pytest.mark.parametrize("kind", ["run", "sweep", "compare", "fit"])
+@pytest.mark.parametrize("kind", ["run", "sweep", "compare", "fit", "forecast"])
 def test_report_opens_in_a_browser_offline_without_errors_and_shows_its_plots(kind, browser, reports):
     if browser is None:
         pytest.fail(INSTALL)

@@ -233,6 +233,10 @@ def test_the_shipped_forecast_starts_from_histories_that_agree_with_the_record(f
     # The run folder reloads, and its report rebuilds to the same summary.
     from sim.reports.run import rebuild_run_report
 
+    for name in ("report.md", "report.html"):  # the report says what the histories were held to and reached
+        text = (one.out / name).read_text(encoding="utf-8")
+        assert "Forecast from 2024-06-05: the state at the origin" in text and "Reached before the origin" in text
+        assert "no_regional_war" not in text.split("Not conditioned on")[1].split(".")[0]
     before = (one.out / "report.md").read_bytes()
     rebuild_run_report(one.out)
     assert (one.out / "report.md").read_bytes() == before
