@@ -37,7 +37,7 @@ CSVS = {
         "parameters.csv": ["parameter", "path", "prior", "prior_q05", "prior_median", "prior_q95", "mean", "q05",
                            "median", "q95"],
         "predictive_targets.csv": ["target", "kind", "series", "start", "end", "observation", "observed_lo",
-                                   "observed_hi", "mean", "q05", "q50", "q95", "consistent_90", "p_observed"],
+                                   "observed_hi", "mean", "q05", "q50", "q95", "consistent_90", "p_observed", "source"],
         "generations.csv": ["fit", "generation", "epsilon", "particles", "simulations", "proposals", "acceptance", "ess"],
         "scores.csv": ["target", "forecaster", "observed", "forecast_mean", "q05", "q95", "crps", "interval_score_90",
                        "covered_90", "pit"],

@@ -52,6 +52,11 @@ def test_a_fit_uses_the_csv_counts_and_is_named_by_its_targets_file(tmp_path):
 
     targets = pd.read_csv(result.out / "predictive_targets.csv")
     assert {"attacks_on_s_20240301", "attacks_on_s_20240401"} <= set(targets.target)
+    # Each target says where it comes from: a CSV count its source, a TOML one its facts.
+    sources = dict(zip(targets.target, targets.source, strict=True))
+    assert sources["attacks_on_s_20240301"].startswith("A made-up tracker")
+    assert all(isinstance(v, str) and v for v in sources.values())
+    assert "A made-up tracker" in (result.out / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("lines", "expected"), [

@@ -345,6 +345,7 @@ def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> p
             "mean": float(x.mean()), "q05": float(q05), "q50": float(np.quantile(x, 0.5)), "q95": float(q95),
             "consistent_90": bool(q05 <= spec.hi and spec.lo <= q95),
             "p_observed": float(np.mean((x >= spec.lo) & (x <= spec.hi))),
+            "source": target_source(c),
         })
     for k, (e, spec) in enumerate(zip(targets.spec.events.values(), objective.events, strict=True)):
         happened = draws["events"][:, k]
@@ -353,9 +354,16 @@ def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> p
             "target": spec.name, "kind": "event", "series": e.milestone, "start": None, "end": e.date,
             "observation": e.observation, "observed_lo": math.nan, "observed_hi": math.nan,
             "mean": float(happened.mean()), "q05": math.nan, "q50": math.nan, "q95": math.nan,
-            "consistent_90": bool(p >= 0.05), "p_observed": p,
+            "consistent_90": bool(p >= 0.05), "p_observed": p, "source": target_source(e),
         })
     return pd.DataFrame(rows)
+
+
+def target_source(target) -> str:
+    """Where a target comes from, for the fit's tables: its source in words (a count from a CSV file
+    or an events export) or the ids of the facts it cites."""
+    source = getattr(target, "source", "").strip()
+    return source or ("facts " + ", ".join(target.facts) if target.facts else "")
 
 
 def validation_scores(targets: Targets, objective: Objective, forecast: dict) -> pd.DataFrame:

@@ -135,11 +135,17 @@ FIT_TABLES = {
     "predictive_monthly.csv": (("month", "series", "mean", "q05", "q25", "q50", "q75", "q95", "observed_lo",
                                 "observed_hi"), ("month", "series")),
     "predictive_targets.csv": (("target", "kind", "series", "start", "end", "observation", "observed_lo", "observed_hi",
-                                "mean", "q05", "q50", "q95", "consistent_90", "p_observed"),
-                               ("target", "kind", "series", "start", "end", "observation")),
+                                "mean", "q05", "q50", "q95", "consistent_90", "p_observed", "source"),
+                               ("target", "kind", "series", "start", "end", "observation", "source")),
     "scores.csv": (("target", "forecaster", "observed", "forecast_mean", "q05", "q95", "crps", "interval_score_90",
                     "covered_90", "pit"), ("target", "forecaster")),
 }
+
+
+# Columns a table gained after fits were committed: a fit made before then lacks them, and reads as
+# if they were empty (its report says so).
+ADDED_COLUMNS = {"predictive_targets.csv": ("source",)}
+NOT_RECORDED = "not recorded (the fit predates it)"
 
 
 def _csv(path: Path) -> pd.DataFrame:
@@ -153,6 +159,10 @@ def _csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(columns))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
         table = None
+    added = ADDED_COLUMNS.get(path.name, ())
+    if table is not None and tuple(table.columns) == columns[:len(columns) - len(added)]:
+        for name in added:
+            table[name] = NOT_RECORDED
     wrong = table is None or tuple(table.columns) != columns or any(
         not (pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]))
         for c in columns if c not in text)
@@ -190,8 +200,9 @@ def _check_row(t) -> dict:
     else:
         observed = t.observation.replace("_", " ") + f" {t.end}"
         interval = f"P(happened) {t.mean:.2f}"
+    source = t.source if isinstance(t.source, str) and t.source else "—"
     return {"target": t.target, "observed": observed, "mean": t.mean, "interval": interval,
-            "consistent_90": bool(t.consistent_90), "p_observed": t.p_observed}
+            "consistent_90": bool(t.consistent_90), "p_observed": t.p_observed, "source": source}
 
 
 def _g(x: float, spec: str = ".3g") -> str:
@@ -216,9 +227,9 @@ def _markdown(fit: dict, description: str, reproduce: str, versions: dict, param
         f"- Command: {md.code(fit['command'])}",
         f"- Reproduce: {md.code(reproduce)}\n",
         "## Targets: observed and posterior predictive\n",
-        md.table(["Target", "Observed", "Predictive mean", "90% predictive", "Consistent", "P(observed)"],
+        md.table(["Target", "Observed", "Predictive mean", "90% predictive", "Consistent", "P(observed)", "Source"],
                  [[t["target"], t["observed"], f"{t['mean']:.1f}", t["interval"], "yes" if t["consistent_90"] else "no",
-                   f"{t['p_observed']:.2f}"] for t in checks], left=(0, 1, 3, 4)),
+                   f"{t['p_observed']:.2f}", md.text(t["source"])] for t in checks], left=(0, 1, 3, 4, 6)),
         "A count target is consistent when its observed range overlaps the 90% posterior-predictive interval; an event "
         "when at least 5% of predictive trials agree with what happened.\n",
         "## Parameters: prior → posterior\n",
