@@ -268,6 +268,13 @@ def test_a_missing_targets_file_is_an_error(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr and "none.toml" in done.stderr
 
 
+def test_a_scenario_named_as_the_observed_targets_is_one_clear_error():
+    done = _cli("validate", str(FORECAST), "--set", f'forecast.observed="{SCENARIOS / "baseline.toml"}"')
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("error:") == 1
+    assert "forecast.observed: expected a calibration targets file (with a [fit] table" in done.stderr
+
+
 def test_too_many_redrawn_trials_are_an_error_saying_what_to_change(tmp_path):
     done = _cli("run", str(FORECAST), "--trials", "30", "--out", str(tmp_path / "r"),
                 "--set", "forecast.attempts=50", "--set", "forecast.max_redrawn=0.0")

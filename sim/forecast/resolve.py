@@ -24,7 +24,11 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
     if forecast is None or _current(scenario):
         return scenario
     where = f"{shown or 'scenario ' + scenario.scenario.name}: forecast"
-    targets = load_targets(forecast.observed)  # which refuses a forecast as the [fit] scenario
+    observed = Path(forecast.observed)
+    if "fit" not in read_toml(observed, what="targets"):  # a scenario or sweep spec named by mistake
+        raise InputError(f"error: {where}.observed: expected a calibration targets file (with a [fit] table naming the "
+                         f"history replay), found {observed} without one")
+    targets = load_targets(observed)  # which refuses a forecast as the [fit] scenario
     history = targets.scenario
     origin = scenario.scenario.start_date
     start = history.scenario.start_date
