@@ -509,6 +509,23 @@ class ParameterSource(Strict):
         description="The fit's draws, as the loader fills them from from_calibration (not written by hand).")
 
 
+REPORTING_PREFIX = "reporting."  # a fitted parameter's path into its targets' reporting model, not the scenario
+
+
+class Reporting(Strict):
+    """How a tracker's count of a series comes from what was launched: each launch is claimed
+    (reported) with probability `claimed`, and claims with no launch behind them (spurious,
+    inflated or double-counted) come at `spurious_per_launch` per launch and `spurious_per_day`
+    per day, as Poisson counts. The defaults report every launch once and nothing else."""
+
+    claimed: Probability = Field(1.0, description="Probability that a launch is claimed (reported).")
+    spurious_per_launch: NonNegative = Field(0.0,
+        description="Spurious claims per launch (a Poisson count of mean this times the launches).")
+    spurious_per_day: NonNegative = Field(0.0,
+        description="Spurious claims per day, whatever was launched (a Poisson count of mean this times the days).")
+    why: str = Field("", description="Why these values (their source, or the reasoning).")
+
+
 class ConditionCount(Strict):
     """A reported count the history must come close to (a calibration target before the origin)."""
 
@@ -549,6 +566,10 @@ class ForecastHistory(Strict):
     replaced: list[str] = Field(default_factory=list,
         description="Key paths of the forecast scenario that the history's state replaces (initial restraints).")
     fit_note: str = Field("", description="What the parameters' fit saw, against the origin.")
+    reporting: dict[Name, Reporting] = Field(default_factory=dict,
+        description="The targets' reporting model of each series that has one: its counts are claims drawn from the history's launches.")
+    reporting_parameters: dict[Name, str] = Field(default_factory=dict,
+        description="Fitted parameters of the reporting model (posterior parameter name -> series.field): each trial's particle sets them.")
 
 
 class Forecast(Strict):
