@@ -44,4 +44,5 @@ def targets_line(path: Path) -> str:
     targets = load_targets(path)
     spec = targets.spec
     return (f"{path}: valid targets '{targets.name}': {len(spec.parameters)} parameters fitted to {len(spec.counts)} "
-            f"counts and {len(spec.events)} events of scenario {targets.scenario.scenario.name}")
+            f"counts and {len(spec.events)} events of scenario {targets.scenario.scenario.name}"
+            + (f"; the counts of {', '.join(spec.reporting)} are claims (a reporting model)" if spec.reporting else ""))

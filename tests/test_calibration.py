@@ -101,7 +101,7 @@ def test_abc_recovers_the_models_own_parameters(tmp_path):
     simulator = Simulator(targets, objective, InlineExecutor(), batch=400)
     truth_theta = np.array([[truth["rate"], truth["alpha"]]])
     for k in range(datasets):
-        observed = objective.count_values(simulator.outcomes(truth_theta, np.array([k]), seed=99)[0])
+        observed = objective.count_values(simulator.outcomes(truth_theta, np.array([k]), seed=99)[0].monthly)
         targets_k = load_targets(write_case(tmp_path / f"d{k}", [int(x) for x in observed]))
         sim_k = Simulator(targets_k, Objective.build(targets_k), InlineExecutor(), batch=400)
         history = abc_smc(IndependentPrior(targets_k.priors()), sim_k.distances(1000 + k, split=False),
@@ -126,7 +126,7 @@ def test_calibrate_writes_the_fit_folder(tmp_path):
     post = pd.read_parquet(out / "posterior.parquet")
     assert list(post.columns) == ["rate", "alpha", "weight", "distance"] and abs(post.weight.sum() - 1) < 1e-9
     monthly = pd.read_csv(out / "predictive_monthly.csv")
-    assert list(monthly.columns) == ["month", "series", "mean", "q05", "q25", "q50", "q75", "q95", "observed_lo", "observed_hi"]
+    assert list(monthly.columns) == ["month", "series", "mean", "q05", "q25", "q50", "q75", "q95", "observed_lo", "observed_hi", "measure"]
     assert list(monthly.month.unique()) == ["2024-01", "2024-02", "2024-03", "2024-04"]
     assert monthly.observed_lo.notna().sum() == 4  # one whole-month target per month
     gens = pd.read_csv(out / "generations.csv")

@@ -154,7 +154,9 @@ class Simulator:
         self.objective = objective
         self.executor = executor
         self.text = targets.scenario.model_dump_json(by_alias=True)
-        self.paths = tuple(p.path for p in targets.spec.parameters.values())
+        self.paths = targets.world_paths
+        self.world = targets.world_indices  # columns of θ set in the scenario; the rest are the reporting model's
+        self.reports = bool(targets.spec.reporting)
         self.chunks = max(1, executor_workers(executor) * 4)
         self.batch = batch
         self.folder = folder
@@ -162,7 +164,8 @@ class Simulator:
     def outcomes(self, thetas: np.ndarray, trials: np.ndarray, seed: int) -> list:
         """One trial per parameter vector, in order; a failed one comes back as its message."""
         size = max(1, math.ceil(len(thetas) / self.chunks))
-        tasks = [VariantTask(self.text, self.paths, tuple(map(tuple, thetas[a:a + size].tolist())), seed,
+        world = thetas[:, self.world]
+        tasks = [VariantTask(self.text, self.paths, tuple(map(tuple, world[a:a + size].tolist())), seed,
                              tuple(int(t) for t in trials[a:a + size]), tuple(self.objective.edges))
                  for a in range(0, len(thetas), size)]
         outcomes = [outcome for chunk in results_in_order(self.executor, run_variants, tasks) for outcome in chunk]
@@ -188,12 +191,19 @@ class Simulator:
                 if isinstance(outcome, str):
                     out[k] = math.inf  # a variant the scenario refuses, or a runaway
                 else:
-                    out[k] = self.objective.distance(self.objective.count_values(outcome),
+                    monthly = self.reported(outcome, thetas[k], seed, int(keys[k]))
+                    out[k] = self.objective.distance(self.objective.count_values(monthly),
                                                      self.objective.event_values(outcome), split)
             if checkpoints:
                 checkpoints.save(key, {"thetas": thetas, "distances": out})
             return out
         return simulate
+
+    def reported(self, outcome, theta: np.ndarray, seed: int, trial: int) -> list[list[int]]:
+        """A simulation's bins as its targets count them (claims where a series has a reporting model)."""
+        if not self.reports:
+            return outcome.monthly
+        return self.objective.reported(outcome, self.targets.reporting(theta), seed, trial)
 
     def draw(self, generation: Generation, trials: int, seed: int, label: str = "draw") -> dict[str, np.ndarray]:
         """Posterior predictive: each trial draws a particle by weight and runs once."""
@@ -204,13 +214,17 @@ class Simulator:
             return saved
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(0,))))
         picks = rng.choice(len(generation.weights), size=trials, p=generation.weights)
-        outcomes = self.outcomes(generation.particles[picks], np.arange(trials), seed)
-        ok = [o for o in outcomes if not isinstance(o, str)]
+        thetas = generation.particles[picks]
+        outcomes = self.outcomes(thetas, np.arange(trials), seed)
+        ok = [(k, x) for k, x in enumerate(outcomes) if not isinstance(x, str)]
         o = self.objective
-        draws = {
-            "counts": np.array([o.count_values(x) for x in ok]).reshape(len(ok), len(o.counts)),
-            "events": np.array([o.event_values(x) for x in ok]).reshape(len(ok), len(o.events)),
-            "monthly": np.array([o.monthly_values(x) for x in ok]),
+        reported = [self.reported(x, thetas[k], seed, k) for k, x in ok]
+        draws = {  # counts and months as the targets count them (claims), and as launched
+            "counts": np.array([o.count_values(m) for m in reported]).reshape(len(ok), len(o.counts)),
+            "launched": np.array([o.count_values(x.monthly) for _, x in ok]).reshape(len(ok), len(o.counts)),
+            "events": np.array([o.event_values(x) for _, x in ok]).reshape(len(ok), len(o.events)),
+            "monthly": np.array([o.monthly_values(m) for m in reported]),
+            "monthly_launched": np.array([o.monthly_values(x.monthly) for _, x in ok]),
             "failed": np.array(len(outcomes) - len(ok)),
         }
         if checkpoints:
@@ -236,11 +250,14 @@ def _batch_problem(key: int, arrays: dict) -> str | None:
     return None
 
 
+DRAWN = ("counts", "launched", "events", "monthly", "monthly_launched")
+
+
 def _draws_problem(trials: int, arrays: dict) -> str | None:
-    missing = [k for k in ("counts", "events", "monthly", "failed") if k not in arrays]
+    missing = [k for k in (*DRAWN, "failed") if k not in arrays]
     if missing:
         return f"an archive without the array {missing[0]!r}"
-    rows = {len(arrays[k]) for k in ("counts", "events", "monthly")}
+    rows = {len(arrays[k]) for k in DRAWN}
     if arrays["failed"].shape != () or len(rows) != 1 or rows.pop() + int(arrays["failed"]) != trials:
         return f"draws that do not add up to this fit's {trials:,} trials"
     return None
@@ -321,20 +338,25 @@ def predictive_monthly(targets: Targets, objective: Objective, draws: dict) -> p
         if whole_month:
             observed[(month, c.series)] = (spec.lo, spec.hi)
     rows = []
+    reported = {name for _, name in objective.reported_series}
     for s_index, s in enumerate(objective.predictive_series):
         series = monthly_series[s]
-        for m, month in enumerate(objective.month_labels):
-            x = draws["monthly"][:, s_index, m]
-            lo, hi = observed.get((month, series), (math.nan, math.nan))
-            rows.append({"month": month, "series": series, "mean": float(x.mean()),
-                         **{f"q{round(q * 100):02d}": float(np.quantile(x, q)) for q in QUANTILES},
-                         "observed_lo": lo, "observed_hi": hi})
+        # A series with a reporting model has its reported (claimed) months, which the targets count,
+        # and its simulated ones (launches); the others' simulated months are what is reported.
+        for measure, key in (("reported", "monthly"), *((("simulated", "monthly_launched"),) if series in reported else ())):
+            for m, month in enumerate(objective.month_labels):
+                x = draws[key][:, s_index, m]
+                lo, hi = observed.get((month, series), (math.nan, math.nan)) if measure == "reported" else (math.nan, math.nan)
+                rows.append({"month": month, "series": series, "mean": float(x.mean()),
+                             **{f"q{round(q * 100):02d}": float(np.quantile(x, q)) for q in QUANTILES},
+                             "observed_lo": lo, "observed_hi": hi, "measure": measure})
     return pd.DataFrame(rows)
 
 
 def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> pd.DataFrame:
     """Each target against the posterior predictive of the full fit: is it within the 90%
-    predictive interval (an interval or bound: do they overlap), and how likely is it."""
+    predictive interval (an interval or bound: do they overlap), and how likely is it; with the
+    predictive of the simulated count (before reporting) beside it."""
     rows = []
     for k, (c, spec) in enumerate(zip(targets.spec.counts.values(), objective.counts, strict=True)):
         x = draws["counts"][:, k]
@@ -346,6 +368,7 @@ def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> p
             "consistent_90": bool(q05 <= spec.hi and spec.lo <= q95),
             "p_observed": float(np.mean((x >= spec.lo) & (x <= spec.hi))),
             "source": target_source(c),
+            **_simulated(draws["launched"][:, k]),
         })
     for k, (e, spec) in enumerate(zip(targets.spec.events.values(), objective.events, strict=True)):
         happened = draws["events"][:, k]
@@ -355,8 +378,18 @@ def predictive_targets(targets: Targets, objective: Objective, draws: dict) -> p
             "observation": e.observation, "observed_lo": math.nan, "observed_hi": math.nan,
             "mean": float(happened.mean()), "q05": math.nan, "q50": math.nan, "q95": math.nan,
             "consistent_90": bool(p >= 0.05), "p_observed": p, "source": target_source(e),
+            **dict.fromkeys(SIMULATED_COLUMNS, math.nan),
         })
     return pd.DataFrame(rows)
+
+
+SIMULATED_COLUMNS = ("simulated_mean", "simulated_q05", "simulated_q50", "simulated_q95")
+
+
+def _simulated(x: np.ndarray) -> dict:
+    """A count target's predictive before reporting: the model's own count (launches, hits)."""
+    return dict(zip(SIMULATED_COLUMNS, (float(x.mean()), *(float(np.quantile(x, q)) for q in (0.05, 0.5, 0.95))),
+                    strict=True))
 
 
 def target_source(target) -> str:

@@ -7,6 +7,11 @@ through the Anscombe transform 2·√(x + 3/8), under which a Poisson count has 
 deviation about 1; a count inside its observed range scores 0, else its transformed distance to
 the nearer bound. An event that did not happen as observed scores 1 (about one standard
 deviation). The distance is the root mean square over the targets used.
+
+Where the targets give a series a reporting model (`[reporting.<series>]`), its counts are
+claims: each simulation's launches in each bin become claims (`sim.model.observation`) drawn
+from the simulation's stream `REPORTING_STREAM`, and targets and months alike sum the claimed
+bins, so one simulation's claims agree with themselves however they are summed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.model.observation import REPORTING_STREAM, claimed_bins, is_identity
+from sim.model.streams import Streams
 from sim.model.tally import month_edges
 from sim.model.world import TrialOutcome
 from sim.stats import EVENT_MISS, anscombe, count_miss  # noqa: F401 - anscombe and EVENT_MISS read from here too
@@ -52,6 +59,8 @@ class Objective:
     month_labels: list[str]
     month_bins: list[tuple[int, int]]  # inclusive bin range of each calendar month
     predictive_series: list[int] = field(default_factory=list)
+    widths: list[float] = field(default_factory=list)  # each bin's length in days
+    reported_series: list[tuple[int, str]] = field(default_factory=list)  # (index, name) of series with a reporting model
 
     @classmethod
     def build(cls, targets) -> Objective:
@@ -89,12 +98,30 @@ class Objective:
         # (the hits on Israel), which the fit report checks it holds.
         counted = {c.series for c in targets.spec.counts.values()}
         predictive = [monthly_series.index(s) for s in monthly_series if s.startswith("attacks_on_") or s in counted]
-        return cls(edges, counts, events, labels, month_bins, predictive)
+        bounds = [0.0, *edges, horizon]
+        widths = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+        reported = [(monthly_series.index(s), s) for s in targets.spec.reporting]
+        return cls(edges, counts, events, labels, month_bins, predictive, widths, reported)
 
     # --- one simulation ---------------------------------------------------------------------
 
-    def count_values(self, outcome: TrialOutcome) -> np.ndarray:
-        return np.array([sum(outcome.monthly[c.series][c.first_bin:c.last_bin + 1]) for c in self.counts], dtype=float)
+    def reported(self, outcome: TrialOutcome, reporting: dict, seed: int, trial: int) -> list[list[int]]:
+        """The simulation's bins as the targets see them: each series with a reporting model (in
+        `reporting`, by name) as claims drawn from the stream `REPORTING_STREAM` of trial `trial`
+        of `seed`, the rest as simulated."""
+        monthly = outcome.monthly
+        live = [(index, reporting[name]) for index, name in self.reported_series if not is_identity(reporting[name])]
+        if not live:
+            return monthly
+        stream = Streams(seed, trial)(REPORTING_STREAM)
+        out = list(monthly)
+        for index, r in live:
+            out[index] = claimed_bins(monthly[index], self.widths, r, stream)
+        return out
+
+    def count_values(self, monthly: list[list[int]]) -> np.ndarray:
+        """Each count target's count in the bins `monthly` (an outcome's, or `reported` ones)."""
+        return np.array([sum(monthly[c.series][c.first_bin:c.last_bin + 1]) for c in self.counts], dtype=float)
 
     def event_values(self, outcome: TrialOutcome) -> np.ndarray:
         """1.0 where the milestone happened before the event's date, else 0.0."""
@@ -102,9 +129,9 @@ class Objective:
         return np.array([1.0 if (not math.isnan(days[e.milestone]) and days[e.milestone] < e.by_day) else 0.0
                          for e in self.events])
 
-    def monthly_values(self, outcome: TrialOutcome) -> np.ndarray:
-        """[predictive series, month] counts."""
-        return np.array([[sum(outcome.monthly[s][a:b + 1]) for a, b in self.month_bins] for s in self.predictive_series])
+    def monthly_values(self, monthly: list[list[int]]) -> np.ndarray:
+        """[predictive series, month] counts of the bins `monthly`."""
+        return np.array([[sum(monthly[s][a:b + 1]) for a, b in self.month_bins] for s in self.predictive_series])
 
     def distance(self, counts: np.ndarray, events: np.ndarray, split: bool = False) -> float:
         """Root mean square of the per-target distances (only the fitting targets if `split`)."""

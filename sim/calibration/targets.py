@@ -29,7 +29,8 @@ from sim.model.world import tally_layout
 from sim.scenario import Scenario, load_scenario, to_plain
 from sim.scenario.loading import describe_error, path_text, read_text, read_toml, require_some_table
 from sim.scenario.paths import PathError, get, with_values
-from sim.scenario.schema import Name, Strict, check_references
+from sim.model.observation import FIELDS as REPORTING_FIELDS
+from sim.scenario.schema import REPORTING_PREFIX, Name, Reporting, Strict, check_references
 
 MAX_COUNT = 10**9  # an observed count; also keeps every bound a finite float
 # Each count's period adds time bins to every simulation of the fit: a few hundred bins at most.
@@ -88,8 +89,13 @@ class GammaPrior(Strict):
 Prior = Annotated[UniformPrior | LogNormalPrior | BetaPrior | GammaPrior, Field(discriminator="dist")]
 
 
+# The range each reporting parameter's prior must stay in.
+REPORTING_RANGE = {"claimed": (0.0, 1.0), "spurious_per_launch": (0.0, math.inf), "spurious_per_day": (0.0, math.inf)}
+
+
 class FittedParameter(Strict):
-    path: str = Field(description="Key path of the fitted number in the scenario.")
+    path: str = Field(description="Key path of the fitted number in the scenario, or reporting.<series>.<field> for "
+                                  "a parameter of the targets' reporting model.")
     prior: Prior = Field(description="Prior distribution of the parameter.")
     why: str = Field("", description="Why this prior (for the report).")
 
@@ -201,6 +207,9 @@ class TargetsFile(Strict):
         description="Events that did or did not happen, by name.")
     counts_from_events: dict[Name, EventsCount] = Field(default_factory=dict, max_length=20,
         description="Counts aggregated from events exports in ACLED's layout, by name (each month: <name>_<YYYYMM>).")
+    reporting: dict[Name, Reporting] = Field(default_factory=dict, max_length=20,
+        description="The reporting model of a counted series, by series name: its counts are claims drawn from the "
+                    "simulated launches (absent: each count is the simulated count itself).")
 
 
 @dataclass
@@ -226,15 +235,40 @@ class Targets:
     def priors(self) -> list:
         return [p.prior.frozen() for p in self.spec.parameters.values()]
 
+    @property
+    def world_indices(self) -> list[int]:
+        """Positions (in `parameter_names` order) of the parameters set in the scenario."""
+        return [k for k, p in enumerate(self.spec.parameters.values()) if not p.path.startswith(REPORTING_PREFIX)]
+
+    @property
+    def world_paths(self) -> tuple[str, ...]:
+        return tuple(p.path for p in self.spec.parameters.values() if not p.path.startswith(REPORTING_PREFIX))
+
+    def reporting(self, theta) -> dict[str, Reporting]:
+        """The reporting model of each series that has one, with the fitted values of `theta`."""
+        return reporting_with(self.spec.reporting, dict(zip(self.spec.parameters, theta, strict=True)),
+                              {name: p.path for name, p in self.spec.parameters.items()})
+
     def scenario_with(self, theta: np.ndarray) -> Scenario:
         """The scenario with the fitted parameters set to `theta` (in `parameter_names` order)."""
-        values = {p.path: float(v) for p, v in zip(self.spec.parameters.values(), theta, strict=True)}
+        values = {self.spec.parameters[n].path: float(theta[k])
+                  for k, n in ((k, self.parameter_names[k]) for k in self.world_indices)}
         return Scenario.model_validate(with_values(to_plain(self.scenario), values))
 
     def in_fit(self, end: dt.date) -> bool:
         """Whether a target ending on `end` is used to fit (the time split), or only scored."""
         until = self.spec.fit.fit_until
         return until is None or end <= until
+
+
+def reporting_with(reporting: dict[str, Reporting], values: dict[str, float], paths: dict[str, str]) -> dict[str, Reporting]:
+    """`reporting` with each parameter whose path is reporting.<series>.<field> set to its value."""
+    out = dict(reporting)
+    for name, path in paths.items():
+        if path.startswith(REPORTING_PREFIX) and name in values:
+            series, field = path.removeprefix(REPORTING_PREFIX).split(".", 1)
+            out[series] = out[series].model_copy(update={field: float(values[name])})
+    return out
 
 
 def load_targets(path: str | Path) -> Targets:
@@ -436,7 +470,18 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     start = scenario.scenario.start_date
     end = start + dt.timedelta(days=scenario.scenario.horizon_days)
     plain = to_plain(scenario)
+    counted = {c.series for c in spec.counts.values()}
+    for s, _ in spec.reporting.items():
+        if s not in series:
+            problems.append((f"reporting.{s}", f"expected a series of {scenario.scenario.name} ({', '.join(series)}), "
+                             f"found '{s}'{did_you_mean(s, series)}"))
+        elif s not in counted:
+            problems.append((f"reporting.{s}", f"expected a series that a count target counts ({', '.join(sorted(counted)) or 'none'}), "
+                             f"found '{s}', which no count uses: its reporting model would change nothing"))
     for name, p in spec.parameters.items():
+        if p.path.startswith(REPORTING_PREFIX):
+            problems += _reporting_parameter(name, p, spec.reporting)
+            continue
         try:
             current = get(plain, p.path)
         except PathError as e:
@@ -485,6 +530,29 @@ def _check(spec: TargetsFile, scenario: Scenario, facts: dict) -> list[tuple[str
     if not spec.counts and not spec.events:
         problems.append(("counts", "expected at least one count or event to fit, found none"))
     return problems
+
+
+def _reporting_parameter(name: str, p: FittedParameter, reporting: dict[str, Reporting]) -> list[tuple[str, str]]:
+    """Problems of a fitted parameter of the reporting model (path reporting.<series>.<field>)."""
+    where = f"parameters.{name}.path"
+    parts = p.path.removeprefix(REPORTING_PREFIX).split(".")
+    if len(parts) != 2 or parts[0] not in reporting:
+        given = ", ".join(reporting) or "none"
+        return [(where, f"expected reporting.<series>.<field> for a series with a [reporting.<series>] table ({given}), "
+                        f"found {p.path}")]
+    field = parts[1]
+    if field not in REPORTING_FIELDS:
+        return [(where, f"expected a field of the reporting model ({', '.join(REPORTING_FIELDS)}), found "
+                        f"'{field}'{did_you_mean(field, REPORTING_FIELDS)}")]
+    low, high = REPORTING_RANGE[field]
+    try:
+        a, b = (float(x) for x in p.prior.frozen().support())
+    except (ArithmeticError, ValueError):
+        a, b = math.nan, math.nan
+    if not (low <= a and b <= high):
+        return [(f"parameters.{name}.prior", f"expected a prior on {low:g} - {high:g} (the range of {field}), found one "
+                                             f"on {a:g} - {b:g}")]
+    return []
 
 
 def _untag(loc: tuple) -> tuple:
