@@ -176,7 +176,7 @@ def test_conditioning_on_counts_accepts_histories_at_the_rate_their_miss_allows(
 def test_stopping_a_history_early_changes_nothing(monkeypatch):
     forecast = _counted(0.8)
     early = simulate_trials(forecast, 3, 0, 300)
-    monkeypatch.setattr(history_module.Conditions, "watch", lambda self, world: None)
+    monkeypatch.setattr(history_module.Conditions, "watch", lambda self, world, observer: None)
     full = simulate_trials(forecast, 3, 0, 300)
     for name in ("history_attempts", "redraws", "history_days", "totals", "monthly", "milestone_days"):
         np.testing.assert_array_equal(getattr(early, name), getattr(full, name))

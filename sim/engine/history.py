@@ -21,6 +21,12 @@ period and at each event's date a check adds the periods closed so far, and stop
 once an event has gone the other way or the closed counts alone miss by more than the tolerance
 allows. A history that runs away (`RunawayError`: more events than the scenario allows) counts
 as one that does not agree.
+
+Where the targets give a series a reporting model (`resolved.reporting`), its observed counts are
+claims: a history's count is the claims drawn (`sim.model.observation.claims`) from its launches
+in the period, on the attempt's stream `REPORTING_STREAM`, with the trial's particle's values for
+the fitted fields. Claims are drawn count by count in the order the periods close, whether a check
+or the final test asks first, so early stopping stays exact.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.engine.draws import ParameterDraws
+from sim.model.observation import REPORTING_STREAM, claims, is_identity
 from sim.model.state import WorldState, capture
 from sim.model.streams import Streams
 from sim.model.world import Blueprint, RunawayError, World
-from sim.scenario.schema import ForecastHistory, Scenario
+from sim.scenario.schema import ForecastHistory, Reporting, Scenario
 from sim.stats import count_miss
 
 HISTORY_PURPOSE = 0x68697374  # "hist": the spawn key of the histories' seeds
@@ -60,6 +67,7 @@ class _Count:
     end_day: float
     lo: float
     hi: float
+    days: float  # the period's length
 
 
 class Conditions:
@@ -76,8 +84,10 @@ class Conditions:
 
         self.counts = sorted((  # by the end of their period: a check adds those closed since the last
             _Count(c.name, c.series, bisect_right(self.edges, c.start_day), bisect_right(self.edges, c.end_day - 1e-9),
-                   c.end_day, c.lo, math.inf if c.hi is None else c.hi)
+                   c.end_day, c.lo, math.inf if c.hi is None else c.hi, c.end_day - c.start_day)
             for c in resolved.counts), key=lambda c: c.end_day)
+        self.reporting = dict(resolved.reporting)
+        self.reporting_parameters = dict(resolved.reporting_parameters)
         milestones = list(history.milestones)
         self.events = [(milestones.index(e.milestone), e.by_day, e.happened) for e in resolved.events]
         days = {c.end_day for c in self.counts} | {d for _, d, _ in self.events}
@@ -86,13 +96,27 @@ class Conditions:
 
     # --- inside a running history -----------------------------------------------------------
 
-    def watch(self, world: World) -> None:
+    def reporting_of(self, parameters: list[str], values: list[float] | None) -> dict[str, Reporting]:
+        """Each reported series' model with a particle's values (of the posterior's `parameters`)."""
+        out = dict(self.reporting)
+        if values is not None:
+            for name, value in zip(parameters, values, strict=True):
+                if name in self.reporting_parameters:
+                    series, field = self.reporting_parameters[name].split(".", 1)
+                    out[series] = out[series].model_copy(update={field: float(value)})
+        return {series: r for series, r in out.items() if not is_identity(r)}
+
+    def observer(self, reporting: dict[str, Reporting], streams: Streams) -> _Observer:
+        """What one history attempt's counts are observed as (claims where a series is reported)."""
+        return _Observer(self, reporting, streams)
+
+    def watch(self, world: World, observer: _Observer) -> None:
         """Schedule the checks that stop `world` once it cannot agree. They come in time order, and a
         count's miss is final once its period has closed: `progress` keeps the counts added so far
         and the sum of their squared misses."""
         progress = [0, 0.0]
         for day in self.check_days:
-            world.at(day, self._check, world, day, progress)
+            world.at(day, self._check, world, day, progress, observer)
 
     def _live(self, world: World, count: _Count) -> int:
         series = count.series
@@ -105,7 +129,7 @@ class Conditions:
         row = world.tally.monthly[world.tally.index[series]]
         return sum(row[count.first:count.last + 1])
 
-    def _check(self, world: World, day: float, progress: list) -> None:
+    def _check(self, world: World, day: float, progress: list, observer: _Observer) -> None:
         for index, by_day, happened in self.events:
             t = world.milestones[index].t
             if happened and by_day <= day and (t is None or t >= by_day):
@@ -115,7 +139,7 @@ class Conditions:
         k, missed = progress
         counts = self.counts
         while k < len(counts) and counts[k].end_day <= day:
-            missed += count_miss(self._live(world, counts[k]), counts[k].lo, counts[k].hi) ** 2
+            missed += count_miss(observer.count(world, k), counts[k].lo, counts[k].hi) ** 2
             k += 1
         progress[0], progress[1] = k, missed
         if missed > self.allowed:
@@ -123,14 +147,39 @@ class Conditions:
 
     # --- a finished history -----------------------------------------------------------------
 
-    def agrees(self, world: World) -> bool:
+    def agrees(self, world: World, observer: _Observer) -> bool:
         """Whether a history run to the origin agrees with every observation."""
         for index, by_day, happened in self.events:
             t = world.milestones[index].t
             if (t is not None and t < by_day) != happened:
                 return False
-        missed = sum(count_miss(self._live(world, c), c.lo, c.hi) ** 2 for c in self.counts)
+        missed = sum(count_miss(observer.count(world, k), c.lo, c.hi) ** 2 for k, c in enumerate(self.counts))
         return missed <= self.allowed
+
+
+class _Observer:
+    """The counts of one history attempt as observed: each drawn once, when first asked for, in the
+    order of `Conditions.counts` (checks and the final test ask in that order)."""
+
+    __slots__ = ("conditions", "reporting", "streams", "stream", "seen")
+
+    def __init__(self, conditions: Conditions, reporting: dict[str, Reporting], streams: Streams):
+        self.conditions, self.reporting, self.streams = conditions, reporting, streams
+        self.stream = None
+        self.seen: dict[int, int] = {}
+
+    def count(self, world: World, k: int) -> int:
+        found = self.seen.get(k)
+        if found is None:
+            c = self.conditions.counts[k]
+            found = self.conditions._live(world, c)
+            r = self.reporting.get(c.series)
+            if r is not None:
+                if self.stream is None:
+                    self.stream = self.streams(REPORTING_STREAM)
+                found = claims(found, c.days, r, self.stream)
+            self.seen[k] = found
+        return found
 
 
 class HistoryStarts:
@@ -149,6 +198,8 @@ class HistoryStarts:
         self.history = Scenario.model_validate(data, strict=False)
         self.conditions = Conditions(resolved, self.history, scenario.forecast.tolerance)
         self.draws = ParameterDraws(self.history, edges=self.conditions.edges) if posterior is not None else None
+        self.parameters = list(posterior.parameters) if posterior is not None else []
+        self.values = (lambda particle: posterior.values[particle]) if posterior is not None else (lambda particle: None)
         self.blueprint = Blueprint(self.history, self.conditions.edges) if posterior is None else None
 
     def start(self, seed: int, trial: int, particle: int) -> tuple[WorldState, int, int, int]:
@@ -158,16 +209,19 @@ class HistoryStarts:
         round_ = 0
         while True:
             plan = self.draws.blueprint(particle) if self.draws is not None else self.blueprint
+            reporting = self.conditions.reporting_of(self.parameters, self.values(particle))
             for a in range(self.attempts):
                 attempts += 1
-                world = World(plan, seed, trial, Streams(history_seed(seed, round_, a), trial))
+                streams = Streams(history_seed(seed, round_, a), trial)
+                world = World(plan, seed, trial, streams)
+                observer = self.conditions.observer(reporting, streams)
                 try:
-                    self.conditions.watch(world)
+                    self.conditions.watch(world, observer)
                     try:
                         world.run()
                     except (Disagrees, RunawayError):  # a runaway history is one no record agrees with
                         continue
-                    if self.conditions.agrees(world):
+                    if self.conditions.agrees(world, observer):
                         return capture(world, world.horizon), attempts, round_, particle
                 finally:
                     world.release()

@@ -13,7 +13,7 @@ from sim.errors import InputError
 from sim.scenario import Scenario
 from sim.scenario.loading import read_text, read_toml, to_plain
 from sim.scenario.paths import PathError, get
-from sim.scenario.schema import check_references
+from sim.scenario.schema import REPORTING_PREFIX, check_references
 
 
 def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
@@ -78,6 +78,11 @@ def resolve_forecast(scenario: Scenario, shown: str | None = None) -> Scenario:
         "targets": str(targets.path), "history": cut, "origin_day": origin_day,
         "paths": paths, "counts": counts, "events": events, "tolerance": tolerance, "left_out": left_out,
         "replaced": replaced, "fit_note": _fit_note(scenario, targets, left_out, after),
+        # The counts of a series with a reporting model are claims: the history's are drawn from its launches.
+        "reporting": {series: r.model_dump() for series, r in targets.spec.reporting.items()},
+        "reporting_parameters": {name: targets.spec.parameters[name].path.removeprefix(REPORTING_PREFIX)
+                                 for name in (posterior.parameters if posterior is not None else [])
+                                 if targets.spec.parameters[name].path.startswith(REPORTING_PREFIX)},
     }
     try:
         resolved = Scenario.model_validate(data, strict=False)
@@ -149,7 +154,8 @@ def _history_paths(scenario: Scenario, targets, where: str) -> list[list[str]]:
             raise InputError(f"error: {where}.observed: expected the targets that the fit in {posterior.folder} was "
                              f"fitted to, found {targets.path} fitting {moved[0]} at another key path: refit them "
                              "(escsim calibrate), or point parameters.from_calibration at their fit")
-    return [[fitted[name].path] for name in posterior.parameters]
+    # A parameter of the reporting model sets nothing in the history's world (the conditions read it).
+    return [[] if fitted[name].path.startswith(REPORTING_PREFIX) else [fitted[name].path] for name in posterior.parameters]
 
 
 def _fit_tolerance(scenario: Scenario, where: str) -> float:

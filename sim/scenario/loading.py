@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import MAX_LISTED, InputError, problems_error
-from sim.scenario.schema import MAX_PARTICLES, Scenario, check_references
+from sim.scenario.schema import MAX_PARTICLES, REPORTING_PREFIX, Scenario, check_references
 
 MAX_EXTENDS_DEPTH = 16
 MAX_EXTENDS_FILES = 64  # files in one scenario's extends graph
@@ -461,7 +461,9 @@ def attach_fit(data: dict, resolved: Resolved) -> dict:
             "folder": str(folder),
             "hash": digest,
             "parameters": names,
-            "paths": [apply[n] if n in apply else [fitted[n]] for n in names],
+            # A parameter of the targets' reporting model sets nothing in the world (unless applied).
+            "paths": [apply[n] if n in apply else [] if fitted[n].startswith(REPORTING_PREFIX) else [fitted[n]]
+                      for n in names],
             "weights": weights,
             "values": values,
         }
@@ -536,6 +538,10 @@ def resolved_toml(scenario: Scenario) -> str:
         header += (f"# Each trial draws the values at these key paths from the posterior of the fit in\n"
                    f"# parameters.from_calibration ({len(posterior.weights):,} particles); the values written at them "
                    "below are not used:\n" + "".join(f"#   {path}\n" for paths in posterior.paths for path in paths))
+        idle = [name for name, paths in zip(posterior.parameters, posterior.paths, strict=True) if not paths]
+        if idle:
+            header += (f"# The fit's {', '.join(idle)} set nothing here (applied to no key path: parameters of its "
+                       "targets' reporting model, or set at a key this scenario replaces).\n")
     return header + tomli_w.dumps(data)
 
 
