@@ -47,7 +47,8 @@ def write_fit_report(out: Path, targets) -> list[Path]:
     checks = _csv(out / "predictive_targets.csv")
     scores = _csv(out / "scores.csv")
     counted = {c.series for c in targets.spec.counts.values()}
-    if len(set(monthly.groupby("series", sort=False).month.apply(tuple))) > 1 or not counted <= set(monthly.series) \
+    if len(set(monthly.groupby(["series", "measure"], sort=False).month.apply(tuple))) > 1 \
+            or not counted <= set(monthly.series) \
             or monthly[["month", "series", "mean", "q05", "q25", "q50", "q75", "q95"]].isna().any(axis=None):
         raise InputError(f"error: {out / 'predictive_monthly.csv'}: expected every month of the replay for each series "
                          f"the targets count ({', '.join(sorted(counted))}), the same months for each, found a table "
@@ -69,27 +70,31 @@ def write_fit_report(out: Path, targets) -> list[Path]:
                              f"{row['prior']}; the targets file changed since the fit: run the fit again")
 
     fan_panels = []
-    for series in monthly.series.unique():
-        q = monthly[monthly.series == series].reset_index(drop=True)
+    reported = set(targets.spec.reporting)
+    for (series, measure), q in monthly.groupby(["series", "measure"], sort=False):
+        q = q.reset_index(drop=True)
         observed = [(i, row.observed_lo, row.observed_hi) for i, row in q.iterrows() if not math.isnan(row.observed_lo)]
-        fan_panels.append((series.replace("_", " "), {c: q[c].tolist() for c in ("q05", "q25", "q50", "q75", "q95")}, observed))
-    months = list(monthly[monthly.series == monthly.series.iloc[0]].month)
+        label = series.replace("_", " ") + ("" if series not in reported else
+                                            " (claimed)" if measure == "reported" else " (launched, before reporting)")
+        fan_panels.append((label, {c: q[c].tolist() for c in ("q05", "q25", "q50", "q75", "q95")}, observed))
+    months = list(monthly[(monthly.series == monthly.series.iloc[0]) & (monthly.measure == "reported")].month)
     prior_panels = [(name, p.prior.frozen(), last.particles[:, k].tolist(), last.weights.tolist())
                     for k, (name, p) in enumerate(targets.spec.parameters.items())]
     paths = [(label, list(g.generation), list(g.epsilon), list(g.acceptance)) for label, g in generations.groupby("fit", sort=False)]
-    rows = [_check_row(t) for t in checks.itertuples()]
+    rows = [_check_row(t, reported) for t in checks.itertuples()]
+    reporting = reporting_rows(targets)
     description = targets.spec.fit.description
     reproduce = shlex.join(fit["command"].split())
     render(
         "fit.html.j2", out / "report.html",
         title=f"escalation-sim calibration: {fit['name']}", fit=fit, description=description,
         fan_svg=figures.observed_fan(months, fan_panels), prior_svg=figures.prior_posterior(prior_panels),
-        tolerance_svg=figures.tolerance_path(paths), parameters=parameters, checks=rows,
+        tolerance_svg=figures.tolerance_path(paths), parameters=parameters, checks=rows, reporting=reporting,
         generations=generations.to_dict("records"), scores=scores.to_dict("records"),
         reproduce=reproduce, versions=fit_toml["versions"],
     )
     write_text(out / "report.md", _markdown(fit, description, reproduce, fit_toml["versions"], parameters, rows,
-                                            generations, scores))
+                                            generations, scores, reporting))
     write_text(out / "parameters.csv", pd.DataFrame(parameters, columns=SUMMARY_COLUMNS)
                .to_csv(index=False, float_format=FLOAT))
     return [out / name for name in REPORT_FILES]
@@ -133,19 +138,26 @@ FIT_TABLES = {
     "generations.csv": (("fit", "generation", "epsilon", "particles", "simulations", "proposals", "acceptance", "ess"),
                         ("fit",)),
     "predictive_monthly.csv": (("month", "series", "mean", "q05", "q25", "q50", "q75", "q95", "observed_lo",
-                                "observed_hi"), ("month", "series")),
+                                "observed_hi", "measure"), ("month", "series", "measure")),
     "predictive_targets.csv": (("target", "kind", "series", "start", "end", "observation", "observed_lo", "observed_hi",
-                                "mean", "q05", "q50", "q95", "consistent_90", "p_observed", "source"),
+                                "mean", "q05", "q50", "q95", "consistent_90", "p_observed", "source", "simulated_mean",
+                                "simulated_q05", "simulated_q50", "simulated_q95"),
                                ("target", "kind", "series", "start", "end", "observation", "source")),
     "scores.csv": (("target", "forecaster", "observed", "forecast_mean", "q05", "q95", "crps", "interval_score_90",
                     "covered_90", "pit"), ("target", "forecaster")),
 }
 
 
-# Columns a table gained after fits were committed: a fit made before then lacks them, and reads as
-# if they were empty (its report says so).
-ADDED_COLUMNS = {"predictive_targets.csv": ("source",)}
+# Columns a table gained after fits were committed, in the order they were added (each at the end), with
+# the value a fit made before then reads as: its report says a source was not recorded; a fit before
+# reporting models reported what it simulated (its months are the simulated ones, and its targets'
+# simulated predictive is not recorded).
 NOT_RECORDED = "not recorded (the fit predates it)"
+ADDED_COLUMNS = {
+    "predictive_targets.csv": {"source": NOT_RECORDED, "simulated_mean": math.nan, "simulated_q05": math.nan,
+                               "simulated_q50": math.nan, "simulated_q95": math.nan},
+    "predictive_monthly.csv": {"measure": "reported"},
+}
 
 
 def _csv(path: Path) -> pd.DataFrame:
@@ -159,10 +171,11 @@ def _csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(columns))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
         table = None
-    added = ADDED_COLUMNS.get(path.name, ())
-    if table is not None and tuple(table.columns) == columns[:len(columns) - len(added)]:
-        for name in added:
-            table[name] = NOT_RECORDED
+    added = ADDED_COLUMNS.get(path.name, {})
+    if table is not None and len(table.columns) < len(columns) and \
+            len(table.columns) >= len(columns) - len(added) and tuple(table.columns) == columns[:len(table.columns)]:
+        for name in columns[len(table.columns):]:
+            table[name] = added[name]
     wrong = table is None or tuple(table.columns) != columns or any(
         not (pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c]))
         for c in columns if c not in text)
@@ -192,7 +205,22 @@ def _posterior(path: Path, names: list[str]) -> pd.DataFrame:
     return posterior
 
 
-def _check_row(t) -> dict:
+def reporting_rows(targets) -> list[dict]:
+    """Each series' reporting model: its fields, fixed or fitted (by which parameter)."""
+    from sim.model.observation import FIELDS
+    from sim.scenario.schema import REPORTING_PREFIX
+
+    fitted = {p.path.removeprefix(REPORTING_PREFIX): name for name, p in targets.spec.parameters.items()
+              if p.path.startswith(REPORTING_PREFIX)}
+    rows = []
+    for series, r in targets.spec.reporting.items():
+        values = [f"fitted ({fitted[f'{series}.{f}']})" if f"{series}.{f}" in fitted else f"{getattr(r, f):g}"
+                  for f in FIELDS]
+        rows.append({"series": series, **dict(zip(FIELDS, values, strict=True)), "why": r.why})
+    return rows
+
+
+def _check_row(t, reported: set[str]) -> dict:
     if t.kind == "count":
         observed = f"{t.observed_lo:g}" if t.observed_lo == t.observed_hi else (
             f"≥ {t.observed_lo:g}" if math.isinf(t.observed_hi) else f"{t.observed_lo:g} – {t.observed_hi:g}")
@@ -201,8 +229,28 @@ def _check_row(t) -> dict:
         observed = t.observation.replace("_", " ") + f" {t.end}"
         interval = f"P(happened) {t.mean:.2f}"
     source = t.source if isinstance(t.source, str) and t.source else "—"
+    simulated = "—" if t.kind != "count" or t.series not in reported or math.isnan(t.simulated_mean) else \
+        f"{t.simulated_mean:.1f} ({t.simulated_q05:g} – {t.simulated_q95:g})"
     return {"target": t.target, "observed": observed, "mean": t.mean, "interval": interval,
-            "consistent_90": bool(t.consistent_90), "p_observed": t.p_observed, "source": source}
+            "consistent_90": bool(t.consistent_90), "p_observed": t.p_observed, "source": source, "simulated": simulated}
+
+
+def _reporting_markdown(reporting: list[dict], checks: list[dict]) -> list[str]:
+    """The reporting model's section: what each series' counts are claims of, and the simulated
+    (before reporting) predictive of each target beside its claims'."""
+    if not reporting:
+        return ["No series has a reporting model: each count is compared with the simulated count itself.\n"]
+    return [
+        "## Reporting model\n",
+        "The counts of these series are claims: each launch is claimed with probability `claimed`, and spurious claims "
+        "come at `spurious_per_launch` per launch and `spurious_per_day` per day (Poisson).\n",
+        md.table(["Series", "Claimed", "Spurious per launch", "Spurious per day", "Why"],
+                 [[r["series"], r["claimed"], r["spurious_per_launch"], r["spurious_per_day"], md.text(r["why"])]
+                  for r in reporting], left=(0, 1, 2, 3, 4)),
+        md.table(["Target", "Claims: predictive mean", "Simulated before reporting: mean (90%)"],
+                 [[t["target"], f"{t['mean']:.1f}", t["simulated"]] for t in checks if t["simulated"] != "—"],
+                 left=(0, 2)),
+    ]
 
 
 def _g(x: float, spec: str = ".3g") -> str:
@@ -210,7 +258,7 @@ def _g(x: float, spec: str = ".3g") -> str:
 
 
 def _markdown(fit: dict, description: str, reproduce: str, versions: dict, parameters: list[dict], checks: list[dict],
-              generations: pd.DataFrame, scores: pd.DataFrame) -> str:
+              generations: pd.DataFrame, scores: pd.DataFrame, reporting: list[dict]) -> str:
     parts = [f"# Calibration: {md.text(fit['name'])}\n"]
     if description:
         parts.append(f"{md.text(description)}\n")
@@ -232,6 +280,7 @@ def _markdown(fit: dict, description: str, reproduce: str, versions: dict, param
                    f"{t['p_observed']:.2f}", md.text(t["source"])] for t in checks], left=(0, 1, 3, 4, 6)),
         "A count target is consistent when its observed range overlaps the 90% posterior-predictive interval; an event "
         "when at least 5% of predictive trials agree with what happened.\n",
+        *_reporting_markdown(reporting, checks),
         "## Parameters: prior → posterior\n",
         md.table(["Parameter", "Prior", "Prior 90%", "Posterior mean", "Posterior 90%"],
                  [[md.code(p["path"]), p["prior"], f"{p['prior_q05']:.3g} – {p['prior_q95']:.3g}", f"{p['mean']:.3g}",

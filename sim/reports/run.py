@@ -91,7 +91,24 @@ def forecast_section(scenario: Scenario, table: pd.DataFrame, trials: int) -> di
         "attempts": scenario.forecast.attempts, "runs": runs, "per_trial": runs / trials if trials else math.nan,
         "redrawn": redrawn.estimate, "redrawn_lo": redrawn.lo, "redrawn_hi": redrawn.hi,
         "effective": float(table.loc["forecast_effective_trials", "estimate"]), "reached": reached,
+        "reporting": reporting_text(resolved),
     }
+
+
+def reporting_text(resolved) -> str:
+    """What the forecast's conditions took the counts of reported series to be ("" if none is)."""
+    from sim.model.observation import FIELDS
+
+    if not resolved.reporting:
+        return ""
+    fitted = {where: name for name, where in resolved.reporting_parameters.items()}
+    parts = []
+    for series, r in resolved.reporting.items():
+        fields = ", ".join(f"{f} " + (f"fitted (each trial's particle's {fitted[f'{series}.{f}']})" if f"{series}.{f}" in fitted
+                                       else f"{getattr(r, f):g}") for f in FIELDS)
+        parts.append(f"{series} ({fields})")
+    return ("The observed counts of " + "; ".join(parts) + " are claims: each history's were drawn from its launches by "
+            "the targets' reporting model. This forecast's own counts are the simulated ones (launches), not claims")
 
 
 def _forecast_markdown(f: dict | None, labels: dict[str, str]) -> list[str]:
@@ -107,6 +124,7 @@ def _forecast_markdown(f: dict | None, labels: dict[str, str]) -> list[str]:
         f"({probability(f['redrawn_lo'])} – {probability(f['redrawn_hi'])}); effective trials {number(f['effective'])}. "
         f"Not conditioned on (observed on or after the origin): {', '.join(f['left_out']) or 'none'}. "
         + (f"Replaced by the history's state: {', '.join(md.code(r) for r in f['replaced'])}. " if f["replaced"] else "")
+        + (f"{md.text(f['reporting'])}. " if f["reporting"] else "")
         + f"Parameters: {md.text(f['fit_note'])}.\n",
         md.table(["Milestone", "Reached before the origin", "95% interval"],
                  [[md.text(labels.get(name, name)), probability(p), f"{probability(lo)} – {probability(hi)}"]

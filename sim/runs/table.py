@@ -46,7 +46,7 @@ def _forecast_lines(table, manifest, origin) -> str:
     runs = table.loc["forecast_history_simulations", "estimate"]
     redrawn = table.loc["forecast_redrawn"]
     lines = [
-        f"Forecast from {origin or 'the start date'}: each trial started from a history agreeing with what was observed before",
+        f"Forecast from {origin or 'the start date'}: each trial started from a history agreeing with what was observed before it",
         f"  histories run {number(runs)} (one in {runs / trials:.0f} agreed); trials that drew their parameters again "
         f"{round(redrawn.estimate * trials):,} ({probability(redrawn.estimate)}); effective trials "
         f"{number(table.loc['forecast_effective_trials', 'estimate'])}",
